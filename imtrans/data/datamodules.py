@@ -1,0 +1,415 @@
+"""LightningDataModules, one per folder layout, plus the procedural shapes data set.
+
+All share :class:`TranslationDataModule`: ``setup`` finds and checks the files of the splits a
+stage needs (every input error is raised there, before training), the loaders follow one
+policy (training: shuffled, random crop/flip, ``drop_last`` when there is at least one full
+batch; val/test: fixed order, resize + centre crop, no flip), and :meth:`fixed_batch` gives the
+deterministic inputs of sample grids.
+
+Batches are dicts; see :mod:`imtrans.data.datasets` and :mod:`imtrans.data.shapes` for the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
+
+from . import layouts
+from .datasets import DomainsDataset, LabelDataset, PairedDataset, SideBySideDataset, UnpairedDataset
+from .errors import DataError
+from .io import VERIFY_LEVELS
+from .layouts import SPLITS
+from .shapes import BASE_SIZE, ShapesDataset
+from .sources import DATASETS
+from .transforms import SpatialTransform
+
+# Splits whose datasets each Lightning stage needs; any other stage (None) builds all three.
+_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
+def _check_channels(key: str, value: int) -> None:
+    if value not in (1, 3):
+        raise ValueError(f"data.{key}: {value} channels; images are read as RGB (3) or grayscale (1)")
+
+
+class TranslationDataModule(L.LightningDataModule):
+    """Base of the imtrans data modules.
+
+    Args:
+        batch_size: training and evaluation batch size.
+        num_workers: DataLoader worker processes (0 loads in the main process).
+        seed: seeds the training shuffle (and through it the workers' augmentation).
+        input_nc, output_nc: channels of the "A" (input) and "B" (output) images, 3 or 1.
+        num_fixed: default number of items of :meth:`fixed_batch`.
+        val_size: cap on the number of val/test items (the first ones); None keeps all.
+        verify: input check in ``setup``: ``"full"`` decodes every file once, ``"header"`` only
+            opens headers, ``"none"`` skips (errors then surface when a file is used).
+
+    Attributes: ``input_nc``, ``output_nc``, ``paired`` (A and B pixel-aligned), ``domains``.
+    """
+
+    paired: bool = False
+
+    def __init__(
+        self,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        seed: int = 0,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        num_fixed: int = 4,
+        val_size: int | None = None,
+        verify: str = "full",
+    ) -> None:
+        super().__init__()
+        if verify not in VERIFY_LEVELS:
+            raise ValueError(f"data.verify: {verify!r} is not one of {', '.join(VERIFY_LEVELS)}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.input_nc = input_nc
+        self.output_nc = output_nc
+        self.num_fixed = num_fixed
+        self.val_size = val_size
+        self.verify = verify
+        self._datasets: dict[tuple[str, bool], Dataset] = {}
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain names; the two-domain layouts call their sides A and B."""
+        return ["A", "B"]
+
+    def _build(self, split: str, augment: bool) -> Dataset:
+        """The dataset of ``split``, with training augmentation or not (subclasses)."""
+        raise NotImplementedError
+
+    def _limit(self, split: str, dataset: Dataset) -> Dataset:
+        """Apply the ``val_size`` cap to val/test datasets."""
+        if split == "train" or self.val_size is None or len(dataset) <= self.val_size:
+            return dataset
+        return Subset(dataset, range(self.val_size))
+
+    def dataset(self, split: str, augment: bool = False) -> Dataset:
+        """The (cached) dataset of ``split``; ``augment=True`` gives the training transforms."""
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        key = (split, augment)
+        if key not in self._datasets:
+            self._datasets[key] = self._limit(split, self._build(split, augment))
+        return self._datasets[key]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Find and check the files of the splits ``stage`` needs (all splits for None)."""
+        for split in _STAGE_SPLITS.get(stage, SPLITS):
+            self.dataset(split, augment=split == "train")
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) >= self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            # Seeds the shuffle and the workers' base seed, independent of other RNG consumers.
+            generator=torch.Generator().manual_seed(self.seed) if train else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("train", augment=True), train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("val"), train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"), train=False)
+
+    def fixed_batch(self, n: int | None = None, split: str = "val") -> dict:
+        """The first ``n`` (default ``num_fixed``) items of ``split``, collated into one batch.
+
+        Deterministic: no augmentation (the train split is read with the evaluation transforms)
+        and no random pairing. Calls the checks of ``setup`` for that split when needed.
+        """
+        n = self.num_fixed if n is None else n
+        if n < 1:
+            raise ValueError(f"fixed_batch: n must be at least 1, got {n}")
+        dataset = self.dataset(split, augment=False)
+        return default_collate([dataset[i] for i in range(min(n, len(dataset)))])
+
+
+class _FolderDataModule(TranslationDataModule):
+    """Base of the layouts read from ``root``: root checks, transforms, file index per split.
+
+    ``name``: the data set's preset name; when it has a download, a missing ``root`` suggests
+    ``python -m imtrans.data.download <name>``. ``preprocess``, ``load_size``, ``crop_size``,
+    ``flip``: see :mod:`imtrans.data.transforms`.
+    """
+
+    expected_layout = ""  # the layout sentence of error messages (subclasses)
+
+    def __init__(
+        self,
+        root: str | Path | None,
+        name: str | None,
+        preprocess: str,
+        load_size: int | None,
+        crop_size: int | None,
+        flip: bool,
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        self.root = root
+        self.name = name
+        self.preprocess = preprocess
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.flip = flip
+        # Validates the preprocess words now, at instantiation.
+        SpatialTransform(preprocess, load_size, crop_size, flip)
+        self._files: dict[str, object] = {}
+
+    def _root(self) -> Path:
+        """``root`` as an absolute path; DataError when unset or missing."""
+        if self.root is None:
+            raise DataError("data.root", f"not set; {self._how_to_get_data(None)}")
+        root = Path(self.root).expanduser().absolute()
+        if not root.is_dir():
+            raise DataError(root, f"data.root folder not found; {self._how_to_get_data(root)}")
+        return root
+
+    def _how_to_get_data(self, root: Path | None) -> str:
+        if self.name in DATASETS:
+            if root is not None and root.name == self.name:
+                return f"run `python -m imtrans.data.download {self.name} --root {root.parent}`"
+            return f"run `python -m imtrans.data.download {self.name}` and set data.root to the folder it creates"
+        return f"set data.root to your data folder; {self.expected_layout}"
+
+    def _find(self, root: Path, split: str) -> object:
+        """Find and check the files of one split (subclasses)."""
+        raise NotImplementedError
+
+    def _make(self, files: object, transform: SpatialTransform) -> Dataset:
+        """The dataset over ``files`` from :meth:`_find` (subclasses)."""
+        raise NotImplementedError
+
+    def _build(self, split: str, augment: bool) -> Dataset:
+        if split not in self._files:
+            self._files[split] = self._find(self._root(), split)
+        transform = SpatialTransform(
+            self.preprocess, self.load_size, self.crop_size, self.flip, augment=augment
+        )
+        return self._make(self._files[split], transform)
+
+
+class UnpairedDataModule(_FolderDataModule):
+    """Unaligned domains A and B: ``<root>/{trainA,trainB,testA,testB}/`` or list files.
+
+    ``use_lists``: ``auto`` reads ``<root>/list_trainA.txt`` etc. when present (one path a line,
+    relative to ``<root>/trainA/``), ``true`` requires them, ``false`` reads the folders.
+    Defaults follow CycleGAN: resize to 286, random crop 256, flip.
+    """
+
+    expected_layout = layouts.UNPAIRED_EXPECTED
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        name: str | None = None,
+        use_lists: bool | str = "auto",
+        preprocess: str = "resize_and_crop",
+        load_size: int | None = 286,
+        crop_size: int | None = 256,
+        flip: bool = True,
+        **common,
+    ) -> None:
+        super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
+        if use_lists not in (True, False, "auto", "true", "false"):
+            raise ValueError(f"data.use_lists: {use_lists!r} is not one of auto, true, false")
+        self.use_lists = use_lists
+        _check_channels("input_nc", self.input_nc)
+        _check_channels("output_nc", self.output_nc)
+
+    def _find(self, root: Path, split: str) -> tuple[list[Path], list[Path]]:
+        return layouts.find_unpaired(root, split, self.use_lists, self.verify)
+
+    def _make(self, files: tuple[list[Path], list[Path]], transform: SpatialTransform) -> Dataset:
+        return UnpairedDataset(files[0], files[1], transform, self.input_nc, self.output_nc)
+
+
+class PairedDataModule(_FolderDataModule):
+    """Aligned pairs: side-by-side AB images in ``<root>/{train,val,test}/`` (``layout: ab``), or
+    ``<root>/{trainA,trainB,testA,testB}/`` with matching file names (``layout: folders``);
+    ``auto`` picks by the folders present. ``direction: BtoA`` makes B the input ("A").
+    Defaults follow pix2pix: resize to 286, random crop 256, flip (the same for A and B).
+    """
+
+    paired = True
+    expected_layout = layouts.PAIRED_EXPECTED
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        name: str | None = None,
+        layout: str = "auto",
+        direction: str = "AtoB",
+        preprocess: str = "resize_and_crop",
+        load_size: int | None = 286,
+        crop_size: int | None = 256,
+        flip: bool = True,
+        **common,
+    ) -> None:
+        super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
+        if layout not in ("auto", "ab", "folders"):
+            raise ValueError(f"data.layout: {layout!r} is not one of auto, ab, folders")
+        if direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"data.direction: {direction!r} is not one of AtoB, BtoA")
+        self.layout = layout
+        self.direction = direction
+        _check_channels("input_nc", self.input_nc)
+        _check_channels("output_nc", self.output_nc)
+
+    def _find(self, root: Path, split: str) -> tuple[str, list]:
+        layout = layouts.paired_layout(root, self.layout)
+        if layout == "ab":
+            return layout, layouts.find_side_by_side(root, split, self.verify)
+        pairs = layouts.find_paired_folders(root, split, self.verify)
+        if self.direction == "BtoA":
+            pairs = [(b, a) for a, b in pairs]
+        return layout, pairs
+
+    def _make(self, files: tuple[str, list], transform: SpatialTransform) -> Dataset:
+        layout, entries = files
+        if layout == "ab":
+            swap = self.direction == "BtoA"
+            return SideBySideDataset(entries, transform, self.input_nc, self.output_nc, swap=swap)
+        return PairedDataset(entries, transform, self.input_nc, self.output_nc)
+
+
+class LabelDataModule(_FolderDataModule):
+    """pix2pixHD label maps: ``<root>/{train_label,train_inst,train_img,test_label,test_inst,test_img}/``.
+
+    ``label_nc``: number of classes; every id must be below it (checked in ``setup`` with
+    ``verify="full"``, and on every item). ``use_instance``: also read the instance maps
+    (16-bit ids kept exactly). A val/test split may lack ``*_img/``; its items then have no "B".
+    ``input_nc`` defaults to ``label_nc`` (the one-hot channels; the boundary map is the
+    model's business). Defaults follow pix2pixHD: width scaled to 1024, no crop, flip.
+    """
+
+    paired = True
+    expected_layout = layouts.LABELS_EXPECTED
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        name: str | None = None,
+        label_nc: int = 35,
+        use_instance: bool = False,
+        preprocess: str = "scale_width",
+        load_size: int | None = 1024,
+        crop_size: int | None = None,
+        flip: bool = True,
+        input_nc: int | None = None,
+        **common,
+    ) -> None:
+        if label_nc < 1:
+            raise ValueError(f"data.label_nc: {label_nc}; label maps need at least one class")
+        input_nc = label_nc if input_nc is None else input_nc
+        super().__init__(root, name, preprocess, load_size, crop_size, flip, input_nc=input_nc, **common)
+        self.label_nc = label_nc
+        self.use_instance = use_instance
+        _check_channels("output_nc", self.output_nc)
+
+    def _find(self, root: Path, split: str) -> tuple:
+        return layouts.find_labels(root, split, self.use_instance, self.label_nc, self.verify)
+
+    def _make(self, files: tuple, transform: SpatialTransform) -> Dataset:
+        labels, insts, images = files
+        return LabelDataset(labels, insts, images, transform, self.label_nc, self.output_nc)
+
+
+class DomainsDataModule(_FolderDataModule):
+    """One folder per domain: ``<root>/{train,test}/<domain>/`` (AFHQ's layout).
+
+    ``domains``: the domain folder names in index order; by default all folders of
+    ``<root>/train``, sorted by name. Items are ``{"image", "domain", "path"}``.
+    """
+
+    expected_layout = layouts.DOMAINS_EXPECTED
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        name: str | None = None,
+        domains: Sequence[str] | None = None,
+        preprocess: str = "resize_and_crop",
+        load_size: int | None = 256,
+        crop_size: int | None = 256,
+        flip: bool = True,
+        **common,
+    ) -> None:
+        super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
+        _check_channels("input_nc", self.input_nc)
+        if self.output_nc != self.input_nc:
+            raise ValueError("data.output_nc must equal data.input_nc: all domains are read alike")
+        self._domains = None if domains is None else [str(d) for d in domains]
+
+    @property
+    def domains(self) -> list[str]:
+        """Domain names in index order (read from ``<root>/train`` unless given)."""
+        if self._domains is None:
+            self._domains = layouts.domain_names(self._root())
+        return self._domains
+
+    def _find(self, root: Path, split: str) -> list[tuple[Path, int]]:
+        return layouts.find_domains(root, split, self.domains, self.verify)
+
+    def _make(self, files: list[tuple[Path, int]], transform: SpatialTransform) -> Dataset:
+        return DomainsDataset(files, transform, self.input_nc)
+
+
+class ShapesDataModule(TranslationDataModule):
+    """The procedural shapes data set (:mod:`imtrans.data.shapes`); no files, no download.
+
+    ``size``: image side in px. ``paired``: A and B share the layout in training too (else only
+    val/test do). ``train_size``, ``val_size``, ``test_size``: number of items per split (here
+    ``val_size`` is the val length, not a cap). ``crop_size`` exists so that configs can read
+    ``data.crop_size``; it must equal ``size``. ``seed`` selects the data set's images.
+    """
+
+    def __init__(
+        self,
+        size: int = BASE_SIZE,
+        *,
+        paired: bool = False,
+        train_size: int = 2000,
+        val_size: int = 64,
+        test_size: int = 64,
+        crop_size: int | None = None,
+        **common,
+    ) -> None:
+        if crop_size is not None and crop_size != size:
+            raise ValueError(f"data.crop_size: {crop_size} must equal data.size {size} for shapes")
+        super().__init__(val_size=val_size, **common)
+        _check_channels("input_nc", self.input_nc)
+        _check_channels("output_nc", self.output_nc)
+        self.size = size
+        self.crop_size = size
+        self.paired = paired
+        self.lengths = {"train": train_size, "val": val_size, "test": test_size}
+
+    def _limit(self, split: str, dataset: Dataset) -> Dataset:
+        return dataset  # the split lengths are exact; val_size is not a cap here
+
+    def _build(self, split: str, augment: bool) -> Dataset:
+        return ShapesDataset(
+            split, self.lengths[split], self.size, self.seed, self.paired, self.input_nc, self.output_nc
+        )

@@ -1,0 +1,7 @@
+"""Translation methods: ``base.TranslationModule`` and one file per method."""
+
+from imtrans.methods.base import TranslationModule
+from imtrans.methods.cyclegan import CycleGAN
+from imtrans.methods.pix2pix import Pix2Pix
+
+__all__ = ["CycleGAN", "Pix2Pix", "TranslationModule"]

@@ -1,0 +1,271 @@
+"""``TranslationModule``: the contract every method implements (see DESIGN.md).
+
+A method subclasses it and provides:
+
+- ``optimizer_groups()``: ``{name: parameters}`` in the order its optimizers are created;
+- ``training_step(batch, batch_idx)``: the official update sequence, each update through
+  ``self.optimize(name, loss_fn)``;
+- ``generate(x, direction, style)``: one translation of a batch (used by ``translate``);
+- ``generator_modules()``: the modules used at inference (EMA averages them, export saves them).
+
+Everything else (optimizer and scheduler construction from config, the iteration counter,
+loss weighting and logging, validation/test metrics, the inference API) lives here, so a
+method file only holds the method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from imtrans.losses import weighted_sum
+
+DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
+
+
+def _plain(obj: Any) -> Any:
+    """OmegaConf containers to plain Python (configs arrive as DictConfig from Hydra)."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(obj, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(obj, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    return obj
+
+
+class TranslationModule(L.LightningModule):
+    """Base class of every translation method (manual optimisation, one step helper).
+
+    Args:
+        loss: the ``loss`` config group: ``{"weights": {term: weight, ...}, ...}`` plus
+            method-specific settings such as ``gan_mode``.
+        optimizer: a factory ``params -> torch.optim.Optimizer`` (a Hydra ``_partial_``).
+        optimizer_overrides: per-optimizer keyword overrides, ``{name: {lr: ...}}``.
+        scheduler: a factory ``optimizer -> LRScheduler`` or None (constant rate).
+        scheduler_interval: ``epoch`` or ``iteration``: when schedulers step.
+    """
+
+    #: True for methods whose output depends on a sampled or encoded style code.
+    is_multimodal: bool = False
+    #: Translation directions the method supports, among ``a2b`` and ``b2a``.
+    directions: tuple[str, ...] = ("a2b", "b2a")
+
+    def __init__(
+        self,
+        *,
+        loss: Mapping[str, Any],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        optimizer_overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        loss = _plain(loss)
+        self.loss_cfg = dict(loss)
+        self.loss_weights: dict[str, float] = {k: float(v) for k, v in loss.get("weights", {}).items()}
+        self._optimizer_factory = optimizer
+        self._optimizer_overrides = _plain(optimizer_overrides) or {}
+        self._scheduler_factory = scheduler
+        if scheduler_interval not in ("epoch", "iteration"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'iteration', got {scheduler_interval!r}")
+        self.scheduler_interval = scheduler_interval
+        self._optimizer_names: list[str] = []
+        # A buffer, so the counter is saved in checkpoints, restored on resume and carried
+        # back from spawned/forked DDP workers together with the weights.
+        self.register_buffer("_iteration", torch.zeros((), dtype=torch.long))
+        #: the resolved run config, set by ``imtrans.run`` and stored in checkpoints so
+        #: ``imtrans.load_model`` can rebuild the module without the config files.
+        self.imtrans_config: dict | None = None
+
+    # ------------------------------------------------------------------ to implement
+    def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
+        """``{name: parameters}``, one entry per optimizer, in creation order."""
+        raise NotImplementedError
+
+    def generator_modules(self) -> dict[str, nn.Module]:
+        """The modules used at inference, by name."""
+        raise NotImplementedError
+
+    def generate(self, x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
+        """One translation: N x C x H x W in [-1, 1] -> N x C' x H x W in [-1, 1]."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ iteration counter
+    @property
+    def iteration(self) -> int:
+        """Batches trained on so far (not Lightning's ``global_step``, which counts optimizer steps)."""
+        return int(self._iteration.item())
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        groups = self.optimizer_groups()
+        self._optimizer_names = list(groups)
+        optimizers = [
+            self._optimizer_factory(list(params), **self._optimizer_overrides.get(name, {}))
+            for name, params in groups.items()
+        ]
+        unknown = set(self._optimizer_overrides) - set(groups)
+        if unknown:
+            raise KeyError(
+                f"model.optimizer_overrides names {sorted(unknown)}; optimizers are {list(groups)}"
+            )
+        if self._scheduler_factory is None:
+            return optimizers
+        return optimizers, [self._scheduler_factory(opt) for opt in optimizers]
+
+    def opt(self, name: str) -> torch.optim.Optimizer:
+        """The (Lightning-wrapped) optimizer called ``name`` in ``optimizer_groups``."""
+        if not self._optimizer_names:
+            self._optimizer_names = list(self.optimizer_groups())
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        return opts[self._optimizer_names.index(name)]
+
+    def optimize(
+        self,
+        name: str,
+        loss_fn: Callable[[], torch.Tensor],
+        *,
+        clip_norm: float | None = None,
+    ) -> torch.Tensor:
+        """One update of optimizer ``name``: toggle, forward, zero, backward, clip, step, untoggle.
+
+        ``loss_fn`` computes the loss *after* the toggle, so parameters of the other
+        optimizers (e.g. the discriminators during a generator update) are frozen while the
+        graph is built and receive no gradients. Returns the detached loss.
+        """
+        opt = self.opt(name)
+        with self.toggled_optimizer(opt):
+            loss = loss_fn()
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if clip_norm is not None:
+                self.clip_gradients(opt, gradient_clip_val=clip_norm, gradient_clip_algorithm="norm")
+            opt.step()
+        return loss.detach()
+
+    def weigh(self, terms: Mapping[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:
+        """Weighted total of named loss terms (weights from ``loss.weights``); logs each term."""
+        total = weighted_sum(terms, self.loss_weights)
+        self.log_dict({f"{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False)
+        return total
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # Counted at the start, so that during training_step and in every callback's
+        # on_train_batch_end ``iteration`` includes the batch being trained on.
+        self._iteration += 1
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.scheduler_interval == "iteration":
+            self._step_schedulers()
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch":
+            self._step_schedulers()
+
+    def _step_schedulers(self) -> None:
+        scheds = self.lr_schedulers()
+        if scheds is None:
+            return
+        for sched in scheds if isinstance(scheds, list) else [scheds]:
+            sched.step()
+
+    # ------------------------------------------------------------------ inference
+    @contextlib.contextmanager
+    def inference_mode(self):
+        """Generators in eval mode, no gradients; the previous train/eval flags are restored."""
+        modules = list(self.generator_modules().values())
+        flags = [m.training for m in modules]
+        try:
+            for m in modules:
+                m.eval()
+            with torch.no_grad():
+                yield
+        finally:
+            for m, flag in zip(modules, flags):
+                m.train(flag)
+
+    def translate(
+        self,
+        x: torch.Tensor,
+        direction: str = "a2b",
+        *,
+        style: torch.Tensor | None = None,
+        reference: torch.Tensor | None = None,
+        num_samples: int = 1,
+    ) -> torch.Tensor:
+        """Translate a batch.
+
+        Args:
+            x: N x C x H x W in [-1, 1] (C = the source domain's channels).
+            direction: ``a2b`` or ``b2a`` (one of ``self.directions``).
+            style: N x style_dim codes (multimodal methods; ignored by deterministic ones).
+            reference: N x C' x H x W images whose style is used (multimodal methods).
+            num_samples: S outputs per input.
+
+        Returns:
+            N x C' x H x W in [-1, 1] when ``num_samples == 1``, else N x S x C' x H x W.
+            Deterministic methods repeat their output S times (pix2pix's dropout noise,
+            when kept at test time as in the paper, makes the samples differ).
+        """
+        if direction not in self.directions:
+            raise ValueError(f"{type(self).__name__} translates {self.directions}, not {direction!r}")
+        if reference is not None and not self.is_multimodal:
+            raise ValueError(f"{type(self).__name__} is deterministic: it takes no reference image")
+        x = x.to(self.device)
+        with self.inference_mode():
+            outs = [self.generate(x, direction, style) for _ in range(num_samples)]
+        return outs[0] if num_samples == 1 else torch.stack(outs, 1)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluation_metrics(self, batch: Mapping[str, Any], direction: str, fake: torch.Tensor) -> dict:
+        """Cheap per-batch scores logged under ``val/`` and ``test/``.
+
+        Paired data: L1 (on the [-1, 1] scale) and PSNR (on [0, 1]) against the target.
+        Methods add their own (CycleGAN: cycle reconstruction). The standard metrics (FID,
+        KID, LPIPS) live in callbacks, not here.
+        """
+        src, tgt = DIRECTIONS[direction]
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if not getattr(datamodule, "paired", False) or tgt not in batch:
+            return {}
+        target = batch[tgt].to(fake.dtype)
+        mse01 = ((fake - target) / 2).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+        return {"l1": (fake - target).abs().mean(), "psnr": (10 * torch.log10(1.0 / mse01)).mean()}
+
+    def _evaluate(self, batch: Mapping[str, Any], stage: str) -> None:
+        for direction in self.directions:
+            src, _ = DIRECTIONS[direction]
+            if src not in batch:
+                continue
+            fake = self.translate(batch[src], direction)
+            scores = self.evaluation_metrics(batch, direction, fake)
+            n = batch[src].shape[0]
+            self.log_dict(
+                {f"{stage}/{direction}/{k}": v for k, v in scores.items()},
+                batch_size=n,
+                sync_dist=True,
+                on_epoch=True,
+            )
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.imtrans_config is not None:
+            checkpoint["imtrans_config"] = self.imtrans_config
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.imtrans_config = checkpoint.get("imtrans_config", self.imtrans_config)

@@ -1,0 +1,180 @@
+"""The run entry: compose the config, build data, model, trainer; fit, then test.
+
+    python -m imtrans.run model=cyclegan data=horse2zebra data.root=/data/horse2zebra trainer=gpu
+    python -m imtrans.run model=pix2pix data=shapes_paired trainer=cpu iters=200
+    python -m imtrans.run --multirun model=cyclegan,pix2pix ...
+
+Outputs (in the Hydra run directory, printed at the end): ``config.yaml`` (resolved),
+``checkpoints/last.ckpt``, ``samples/*.png``, ``metrics.json`` and the logger's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger("imtrans")
+
+
+class IterationLimit(L.Callback):
+    """Stops training after ``iters`` iterations (batches), whatever the epoch length.
+
+    Lightning's ``max_steps`` counts optimizer steps, which GAN methods take two or more
+    of per batch, so it cannot express a run length in iterations.
+    """
+
+    def __init__(self, iters: int):
+        self.iters = iters
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if module.iteration >= self.iters:
+            trainer.should_stop = True
+
+
+def _instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every entry with a ``_target_`` of a dict-like group (loggers, callbacks)."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
+
+
+def _config_dict(cfg: DictConfig) -> dict:
+    """The resolved run config without Hydra's own node, as plain Python."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _scalar_metrics(metrics: dict) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        value = float(value.item() if hasattr(value, "item") else value)
+        out[key] = value if math.isfinite(value) else str(value)
+    return out
+
+
+def _resync_csv_loggers(loggers: list) -> None:
+    """Let a CSVLogger append to the file its DDP workers wrote.
+
+    With the fork/spawn launchers training runs in child processes; the parent's CSVLogger
+    never learns the columns they wrote, and its first save after ``fit`` (the test
+    metrics) fails rewriting the file. Seeding its column list from the file's header
+    restores the normal append/extend behaviour.
+    """
+    from lightning.pytorch.loggers import CSVLogger
+
+    for logger in loggers:
+        if isinstance(logger, CSVLogger):
+            writer = logger.experiment
+            path = Path(writer.metrics_file_path)
+            if not writer.metrics_keys and path.is_file():
+                with path.open() as f:
+                    writer.metrics_keys = [k for k in f.readline().strip().split(",") if k]
+
+
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
+    """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
+
+    ``extra_callbacks`` are added to those of the ``callbacks`` group (for programmatic use).
+    """
+    from imtrans.data import DataError  # noqa: F401  (import errors surface early)
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    if cfg.task not in ("fit", "test", "fit+test"):
+        raise ValueError(f"task must be fit, test or fit+test, got {cfg.task!r}")
+    if cfg.task == "test" and not cfg.ckpt_path:
+        raise ValueError("task=test needs ckpt_path=<checkpoint>")
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    # Check the data now, in this process: bad input fails with one line before any
+    # worker or DDP process starts.
+    datamodule.setup("fit" if "fit" in cfg.task else "test")
+
+    model = hydra.utils.instantiate(cfg.model)
+    model.imtrans_config = _config_dict(cfg)
+
+    callbacks = _instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
+    if cfg.get("iters"):
+        callbacks.append(IterationLimit(int(cfg.iters)))
+    loggers = _instantiate_group(cfg.get("logger"))
+    trainer_overrides: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
+    if cfg.get("iters"):
+        trainer_overrides.update(max_epochs=-1, max_steps=-1)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, **trainer_overrides)
+
+    if trainer.is_global_zero:
+        OmegaConf.save(model.imtrans_config, out_dir / "config.yaml")
+        for logger in loggers:
+            logger.log_hyperparams(model.imtrans_config)
+
+    start = time.time()
+    if "fit" in cfg.task:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    fit_seconds = time.time() - start
+    results: dict[str, Any] = {}
+    if "test" in cfg.task:
+        _resync_csv_loggers(loggers)
+        ckpt = cfg.ckpt_path if cfg.task == "test" else None
+        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+    results.update(_scalar_metrics(trainer.callback_metrics))
+    results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
+
+    if trainer.is_global_zero:
+        _write_json(out_dir / "metrics.json", results)
+        print(_summary(out_dir, results), flush=True)
+    metric = cfg.get("optimized_metric")
+    if metric:
+        if metric not in results:
+            raise KeyError(f"optimized_metric={metric!r} was not computed; computed: {sorted(results)}")
+        return float(results[metric])
+    return None
+
+
+def _summary(out_dir: Path, results: dict) -> str:
+    lines = [
+        f"imtrans: run finished after {results['iteration']} iterations ({results['fit_seconds']} s of fit)"
+    ]
+    for name in ("config.yaml", "checkpoints/last.ckpt", "samples", "metrics.json"):
+        if (out_dir / name).exists():
+            lines.append(f"  {name:<22} {out_dir / name}")
+    scores = {k: v for k, v in results.items() if k.startswith(("val/", "test/"))}
+    for key, value in sorted(scores.items()):
+        lines.append(f"  {key:<22} {value:.4f}" if isinstance(value, float) else f"  {key:<22} {value}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from imtrans.data import DataError
+
+    try:
+        return train(cfg)
+    except DataError as err:
+        # One line naming the file and the problem, no traceback: the user's data is at
+        # fault, not the code.
+        print(f"imtrans: data error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""End-to-end runs through ``imtrans.run``: outputs, checkpoint reload, DDP agreement, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from PIL import Image
+
+from imtrans.load import load_model
+from imtrans.run import train
+from tests.helpers import compose_config, tiny_run_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = [("cyclegan", "shapes"), ("pix2pix", "shapes_paired")]
+
+
+@pytest.mark.parametrize(("model", "data"), RUNS)
+def test_short_run_writes_outputs_and_reloads(model, data, tmp_path):
+    cfg = compose_config(tiny_run_overrides(model, data, iters=4), output_dir=tmp_path)
+    train(cfg)
+    for name in (
+        "config.yaml",
+        "checkpoints/last.ckpt",
+        "metrics.json",
+        "samples/iter_0000002.png",
+        "samples/iter_0000004.png",
+        "samples/test.png",
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "checkpoints" / "last.ckpt.tmp").exists()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["iteration"] == 4
+    if model == "cyclegan":
+        assert {"test/a2b/cycle_l1", "test/b2a/cycle_l1"} <= set(metrics)
+    else:
+        assert {"test/a2b/l1", "test/a2b/psnr"} <= set(metrics)
+    grid = Image.open(tmp_path / "samples" / "test.png")
+    assert grid.mode == "RGB" and grid.size[0] > 32 * 2
+
+    restored = load_model(tmp_path)  # a run directory or the checkpoint itself
+    assert restored.iteration == 4
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    for direction in restored.directions:
+        y = restored.translate(x, direction)
+        assert y.shape == (3, 3, 32, 32) and y.dtype == torch.float32
+        assert y.min() >= -1 and y.max() <= 1
+        assert restored.translate(x, direction, num_samples=2).shape == (3, 2, 3, 32, 32)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert all(torch.equal(v, ckpt["state_dict"][k]) for k, v in restored.state_dict().items())
+    assert len(ckpt["optimizer_states"]) == 2
+
+
+def test_pix2pix_l1_falls_on_shapes(tmp_path):
+    losses = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, module, *_):
+            losses.append(float(trainer.callback_metrics["train/l1"]))
+
+    extra = ["data.batch_size=4", "callbacks.sample_grid=null", "callbacks.last_checkpoint=null", "task=fit"]
+    cfg = compose_config(
+        tiny_run_overrides("pix2pix", "shapes_paired", iters=150, extra=extra), output_dir=tmp_path
+    )
+    train(cfg, extra_callbacks=[Record()])
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.6 * first, (first, last)
+
+
+class SaveRankParams(L.Callback):
+    def __init__(self, out: Path):
+        self.out = out
+
+    def on_train_start(self, trainer, module):
+        if trainer.global_rank == 0:
+            torch.save(
+                {k: v.detach().cpu().clone() for k, v in module.named_parameters()}, self.out / "init.pt"
+            )
+
+    def on_train_end(self, trainer, module):
+        # Parameters only: BatchNorm running statistics are rank-local between DDP's buffer
+        # broadcasts (rank 0's are the ones checkpointed), as in any DDP training.
+        state = {k: v.detach().cpu() for k, v in module.named_parameters()}
+        state["iteration"] = torch.tensor(module.iteration)
+        torch.save(state, self.out / f"rank{trainer.global_rank}.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "data"), RUNS)
+def test_two_process_ddp_keeps_parameters_identical(model, data, tmp_path):
+    """2 processes (fork, gloo), each on its own shard of the data: after training every
+    parameter is identical on both ranks, and training changed them."""
+    extra = ["trainer=ddp_cpu", "data.batch_size=2", "callbacks.sample_grid=null"]
+    cfg = compose_config(tiny_run_overrides(model, data, iters=3, extra=extra), output_dir=tmp_path)
+    train(cfg, extra_callbacks=[SaveRankParams(tmp_path)])
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    init = torch.load(tmp_path / "init.pt")
+    assert r0.keys() == r1.keys()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    assert r0.pop("iteration").item() == 3
+    changed = [k for k in init if not torch.equal(r0[k], init[k])]
+    assert len(changed) > len(init) // 2
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "metrics.json").is_file()
+
+
+def _cli(args: list[str], cwd: Path, timeout: int = 600, **env_changes) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env_changes}
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "imtrans.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["model=cyclegan", "data=shapes", "trainer=ddp_cpu", "iters=4"],
+        ["model=pix2pix", "data=shapes_paired", "trainer=cpu", "iters=4"],
+    ],
+)
+def test_acceptance_commands(args, tmp_path):
+    """The issue's commands, verbatim, from a directory outside the repository."""
+    # WANDB_MODE unset: the default logger (W&B) must go offline by itself, never wait.
+    res = _cli([*args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, WANDB_MODE=None, WANDB_DIR=None)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = tmp_path / "run"
+    for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "samples/test.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "metrics.json").read_text())["iteration"] == 4
+    assert "metrics.json" in res.stdout + res.stderr
+    assert list((run / "wandb").glob("offline-run-*/files")), "W&B offline run folder missing"
