@@ -142,3 +142,36 @@ def test_acceptance_commands(args, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["iteration"] == 4
     assert "metrics.json" in res.stdout + res.stderr
     assert list((run / "wandb").glob("offline-run-*/files")), "W&B offline run folder missing"
+
+
+def test_bad_data_fails_before_training_with_one_line(tmp_path):
+    """A data set without trainB/ stops the run before any model is built: exit 2, one line."""
+    root = tmp_path / "horse2zebra"
+    for split in ("trainA", "testA", "testB"):
+        (root / split).mkdir(parents=True)
+        Image.new("RGB", (32, 32), "white").save(root / split / "0.png")
+    res = _cli(["model=cyclegan", "data=unpaired", f"data.root={root}", "logger=none", f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    errors = [line for line in res.stderr.splitlines() if line.startswith("imtrans: data error:")]
+    assert len(errors) == 1 and str(root / "trainB") in errors[0], res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_configs(tmp_path):
+    """A non-editable install carries the Hydra tree inside the package."""
+    import zipfile
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    (wheel,) = tmp_path.glob("imtrans-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    conf = {p.relative_to(REPO).as_posix() for p in (REPO / "imtrans" / "conf").rglob("*.yaml")}
+    assert conf and conf <= names, sorted(conf - names)
+    assert "imtrans/run.py" in names
