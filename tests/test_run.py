@@ -150,7 +150,16 @@ def test_bad_data_fails_before_training_with_one_line(tmp_path):
     for split in ("trainA", "testA", "testB"):
         (root / split).mkdir(parents=True)
         Image.new("RGB", (32, 32), "white").save(root / split / "0.png")
-    res = _cli(["model=cyclegan", "data=unpaired", f"data.root={root}", "logger=none", f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path)
+    res = _cli(
+        [
+            "model=cyclegan",
+            "data=unpaired",
+            f"data.root={root}",
+            "logger=none",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        cwd=tmp_path,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     errors = [line for line in res.stderr.splitlines() if line.startswith("imtrans: data error:")]
     assert len(errors) == 1 and str(root / "trainB") in errors[0], res.stderr[-2000:]
@@ -164,7 +173,18 @@ def test_wheel_ships_the_configs(tmp_path):
     import zipfile
 
     res = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
