@@ -61,3 +61,10 @@ def test_trainer_presets():
         and "find_unused_parameters_true" in ddp_cpu.strategy
     )
     assert compose_config(["trainer=debug"]).trainer.limit_train_batches == 4
+
+
+def test_experiment_overrides_top_level_keys():
+    cfg = compose_config(["experiment=quickstart"])
+    assert (cfg.iters, cfg.name) == (2500, "quickstart")
+    assert cfg.model.generator.ngf == 16 and cfg.model.scheduler is None
+    assert cfg.hydra.runtime.choices.logger == "csv"
