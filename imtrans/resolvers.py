@@ -20,6 +20,25 @@ def unet_depth(size: int, max_depth: int = 8) -> int:
     return depth
 
 
+def encoder_blocks(size: int) -> int:
+    """Down-sampling blocks of BicycleGAN's ResNet encoder for ``size`` px: its fixed
+    AvgPool2d(8) needs an 8 px map, so 4 blocks at 256 (``resnet_256``), 3 at 128
+    (``resnet_128``), 2 at 64."""
+    blocks = int(math.log2(int(size))) - 4
+    if blocks < 1 or int(size) != 2 ** (blocks + 4):
+        raise ValueError(f"the ResNet encoder needs a power-of-two crop size >= 32, got {size}")
+    return blocks
+
+
+def patch_layers(size: int) -> int:
+    """PatchGAN depth of BicycleGAN's multi-scale D: 3 (``basic_256_multi``) from 256 px, else 2."""
+    return 3 if int(size) >= 256 else 2
+
+
+RESOLVERS = {"unet_depth": unet_depth, "encoder_blocks": encoder_blocks, "patch_layers": patch_layers}
+
+
 def register() -> None:
-    if not OmegaConf.has_resolver("unet_depth"):
-        OmegaConf.register_new_resolver("unet_depth", unet_depth)
+    for name, fn in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)

@@ -38,14 +38,17 @@ TINY = {
         "model.pool_size=4",
     ],
     "pix2pix": ["model.generator.ngf=8", "model.discriminator.ndf=8", "model.discriminator.n_layers=2"],
+    "bicyclegan": ["model.generator.ngf=4", "model.discriminator.ndf=4", "model.encoder.ndf=4"],
 }
+# Image size of the tiny runs: BicycleGAN's z-U-Net needs at least 6 levels (64 px).
+SIZE = {"bicyclegan": 64}
 
 
 def tiny_run_overrides(model: str, data: str, iters: int = 4, extra: list[str] | None = None) -> list[str]:
     return [
         f"model={model}",
         f"data={data}",
-        "data.size=32",
+        f"data.size={SIZE.get(model, 32)}",
         "data.num_fixed=2",
         "data.val_size=4",
         "trainer=cpu",

@@ -92,7 +92,7 @@ class SaveRankParams(L.Callback):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "data"), RUNS)
+@pytest.mark.parametrize(("model", "data"), [*RUNS, ("bicyclegan", "shapes_paired")])
 def test_two_process_ddp_keeps_parameters_identical(model, data, tmp_path):
     """2 processes (fork, gloo), each on its own shard of the data: after training every
     parameter is identical on both ranks, and training changed them."""
@@ -129,7 +129,9 @@ def _cli(args: list[str], cwd: Path, timeout: int = 600, **env_changes) -> subpr
     [
         ["model=cyclegan", "data=shapes", "trainer=ddp_cpu", "iters=4"],
         ["model=pix2pix", "data=shapes_paired", "trainer=cpu", "iters=4"],
+        ["model=bicyclegan", "data=shapes_paired", "trainer=ddp_cpu", "iters=4"],
     ],
+    ids=["cyclegan-ddp_cpu", "pix2pix-cpu", "bicyclegan-ddp_cpu"],
 )
 def test_acceptance_commands(args, tmp_path):
     """The issue's commands, verbatim, from a directory outside the repository."""

@@ -1,7 +1,8 @@
 """Translation methods: ``base.TranslationModule`` and one file per method."""
 
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.bicyclegan import BicycleGAN
 from imtrans.methods.cyclegan import CycleGAN
 from imtrans.methods.pix2pix import Pix2Pix
 
-__all__ = ["CycleGAN", "Pix2Pix", "TranslationModule"]
+__all__ = ["BicycleGAN", "CycleGAN", "Pix2Pix", "TranslationModule"]

@@ -129,27 +129,48 @@ class TranslationModule(L.LightningModule):
         opts = opts if isinstance(opts, list) else [opts]
         return opts[self._optimizer_names.index(name)]
 
+    @contextlib.contextmanager
+    def toggled(self, *names: str):
+        """Freeze every parameter that none of the optimizers ``names`` updates.
+
+        Lightning's ``toggled_optimizer`` for one or several optimizers (BicycleGAN steps G
+        and E together); ``requires_grad`` flags are restored on exit.
+        """
+        keep = {id(p) for n in names for group in self.opt(n).param_groups for p in group["params"]}
+        frozen = [p for p in self.parameters() if p.requires_grad and id(p) not in keep]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
     def optimize(
         self,
-        name: str,
+        name: str | tuple[str, ...],
         loss_fn: Callable[[], torch.Tensor],
         *,
         clip_norm: float | None = None,
     ) -> torch.Tensor:
-        """One update of optimizer ``name``: toggle, forward, zero, backward, clip, step, untoggle.
+        """One update: toggle, forward, zero, backward, clip, step, untoggle.
 
+        ``name`` is an optimizer name, or a tuple of names updated together from one loss.
         ``loss_fn`` computes the loss *after* the toggle, so parameters of the other
         optimizers (e.g. the discriminators during a generator update) are frozen while the
         graph is built and receive no gradients. Returns the detached loss.
         """
-        opt = self.opt(name)
-        with self.toggled_optimizer(opt):
+        names = (name,) if isinstance(name, str) else tuple(name)
+        opts = [self.opt(n) for n in names]
+        with self.toggled(*names):
             loss = loss_fn()
-            opt.zero_grad(set_to_none=True)
+            for opt in opts:
+                opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            if clip_norm is not None:
-                self.clip_gradients(opt, gradient_clip_val=clip_norm, gradient_clip_algorithm="norm")
-            opt.step()
+            for opt in opts:
+                if clip_norm is not None:
+                    self.clip_gradients(opt, gradient_clip_val=clip_norm, gradient_clip_algorithm="norm")
+                opt.step()
         return loss.detach()
 
     def weigh(self, terms: Mapping[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:

@@ -1,7 +1,16 @@
 """Shared network building blocks and the generators/discriminators built from them."""
 
-from imtrans.nets.discriminators import NLayerDiscriminator
-from imtrans.nets.generators import ResnetGenerator, UnetGenerator
+from imtrans.nets.discriminators import MultiScalePatchGAN, NLayerDiscriminator
+from imtrans.nets.encoders import ResnetEncoder
+from imtrans.nets.generators import ResnetGenerator, UnetGenerator, UnetZGenerator
 from imtrans.nets.init import init_weights
 
-__all__ = ["NLayerDiscriminator", "ResnetGenerator", "UnetGenerator", "init_weights"]
+__all__ = [
+    "MultiScalePatchGAN",
+    "ResnetEncoder",
+    "UnetZGenerator",
+    "NLayerDiscriminator",
+    "ResnetGenerator",
+    "UnetGenerator",
+    "init_weights",
+]

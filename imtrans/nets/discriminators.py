@@ -34,3 +34,31 @@ class NLayerDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class MultiScalePatchGAN(nn.Module):
+    """``num_D`` PatchGANs on the image and its 2x, 4x ... average-pooled copies (BicycleGAN's
+    ``basic_256_multi``: n_layers 3; ``basic_128_multi``: n_layers 2).
+
+    Scale i has ``round(ndf / 2**i)`` filters (official: the second scale has half). Pooling is
+    AvgPool2d(3, 2, 1, count_include_pad=False). Returns a list of score maps, full
+    resolution first. With 3 input channels, ndf 64, InstanceNorm, 2 scales: 3,458,978
+    parameters (n_layers 3) and 830,626 (n_layers 2).
+    """
+
+    def __init__(
+        self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, num_D: int = 2, norm: str = "instance"
+    ):
+        super().__init__()
+        self.scales = nn.ModuleList(
+            NLayerDiscriminator(input_nc, int(round(ndf / 2**i)), n_layers, norm) for i in range(num_D)
+        )
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for i, scale in enumerate(self.scales):
+            if i:
+                x = self.down(x)
+            outs.append(scale(x))
+        return outs

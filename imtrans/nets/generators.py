@@ -126,3 +126,84 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+
+class _UnetZLevel(nn.Module):
+    """One level of BicycleGAN's ``G_Unet_add_all``: the latent code z (N x nz), tiled over
+    H x W, is concatenated to this level's input before its down conv. Returns
+    [up-path output, skip] (the reverse of pix2pix's [skip, up-path]); the outermost level
+    returns the tanh output alone. Every conv keeps its bias (InstanceNorm, as officially)."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        inner_ch: int,
+        nz: int,
+        inner: _UnetZLevel | None,
+        *,
+        norm: str,
+        outermost: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.outermost, self.inner = outermost, inner
+        innermost = inner is None
+        down: list[nn.Module] = [] if outermost else [activation("lrelu")]
+        down.append(nn.Conv2d(in_ch + nz, inner_ch, 4, 2, 1))
+        if not (outermost or innermost):
+            down.append(norm_layer(norm, inner_ch))
+        up: list[nn.Module] = [
+            activation("relu"),
+            nn.ConvTranspose2d(inner_ch if innermost else inner_ch * 2, out_ch, 4, 2, 1),
+        ]
+        if outermost:
+            up.append(nn.Tanh())
+        else:
+            up.append(norm_layer(norm, out_ch))
+            if dropout > 0:
+                up.append(nn.Dropout(dropout))
+        self.down, self.up = nn.Sequential(*down), nn.Sequential(*up)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        z_map = z[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        y = self.down(torch.cat([x, z_map], 1))
+        if self.inner is not None:
+            y = self.inner(y, z)
+        y = self.up(y)
+        return y if self.outermost else torch.cat([y, x], 1)
+
+
+class UnetZGenerator(nn.Module):
+    """BicycleGAN's U-Net with z added at every down block (``unet_256`` / ``unet_128`` with
+    ``where_add=all``, ``upsample=basic``).
+
+    ``forward(x, z)``: x N x input_nc x H x W in [-1, 1], z N x nz -> N x output_nc x H x W in
+    [-1, 1]. ``num_downs`` >= 6 levels; the ``num_downs - 5`` innermost-but-one 8ngf levels
+    carry dropout. With input_nc 1, output_nc 3, nz 8, ngf 64, InstanceNorm: 54,792,579
+    parameters at num_downs 8 (unet_256), 42,143,107 at 7 (unet_128).
+    """
+
+    def __init__(
+        self,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        nz: int = 8,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "instance",
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        if num_downs < 6:
+            raise ValueError(f"UnetZGenerator needs num_downs >= 6, got {num_downs}")
+        level = _UnetZLevel(ngf * 8, ngf * 8, ngf * 8, nz, None, norm=norm)
+        for _ in range(num_downs - 5):
+            level = _UnetZLevel(ngf * 8, ngf * 8, ngf * 8, nz, level, norm=norm, dropout=dropout)
+        for mult in (4, 2, 1):
+            level = _UnetZLevel(ngf * mult, ngf * mult, ngf * mult * 2, nz, level, norm=norm)
+        self.model = _UnetZLevel(input_nc, output_nc, ngf, nz, level, norm=norm, outermost=True)
+        self.nz = nz
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model(x, z)

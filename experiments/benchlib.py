@@ -1,0 +1,81 @@
+"""Shared pieces of the speed benchmarks: config composition, an iteration clock, rates.
+
+Each ``bench_<method>.py`` times the same update through imtrans (``imtrans.run.train``
+with a Lightning trainer and ``iters``) and through a bare PyTorch loop over the same
+modules, built from the same config; the ratio is the framework overhead.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+
+import imtrans  # noqa: F401  (resolvers)
+from imtrans.run import train
+
+
+def bench_config(overrides: list[str], iters: int, out_dir: Path, device: str = "cpu"):
+    """A run config for timing: no logger, no callbacks, no validation, ``iters`` iterations."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="imtrans.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config",
+            overrides=[
+                *overrides,
+                "data.num_workers=0",
+                f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
+                "logger=none",
+                "callbacks=none",
+                f"iters={iters}",
+                "task=fit",
+                "trainer.enable_model_summary=false",
+                "+trainer.enable_progress_bar=false",
+                "trainer.limit_val_batches=0",
+                f"paths.output_dir={out_dir}",
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+class Clock(L.Callback):
+    """Timestamps the end of every training iteration."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def on_train_batch_end(self, trainer, module, *_):
+        if module.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter())
+
+
+def rates(times: list[float], warmup: int) -> tuple[float, float]:
+    """(median, best) iterations per second over the per-iteration times after ``warmup``.
+
+    On a shared machine other jobs slow some iterations down by several times; the best
+    (fastest) iteration is the least disturbed estimate, the median the typical one.
+    """
+    per_iter = sorted(b - a for a, b in zip(times[warmup:], times[warmup + 1 :]))
+    return 1 / per_iter[len(per_iter) // 2], 1 / per_iter[0]
+
+
+def run_imtrans(cfg, warmup: int) -> tuple[float, float]:
+    clock = Clock()
+    train(cfg, extra_callbacks=[clock])
+    return rates(clock.times, warmup)
+
+
+def environment(threads: int, device: str) -> str:
+    return (
+        f"{device}, {threads} threads; torch {torch.__version__}, lightning {L.__version__}, "
+        f"{platform.processor() or platform.machine()}"
+    )
