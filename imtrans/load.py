@@ -15,8 +15,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Tr
     """Load ``checkpoints/last.ckpt`` (or any imtrans checkpoint) into a ready module.
 
     The checkpoint carries the resolved run config (``imtrans_config``); the model is
-    instantiated from its ``model`` node and the weights loaded strictly. The module is
-    returned in eval mode. ``path`` may also be a run directory.
+    instantiated from its ``model`` node and the weights loaded strictly, the generator EMA
+    included when the run kept one (``translate`` then uses it). The module is returned in
+    eval mode. ``path`` may also be a run directory.
     """
     path = Path(path)
     if path.is_dir():
@@ -27,6 +28,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Tr
     if "imtrans_config" not in ckpt:
         raise ValueError(f"{path}: not an imtrans checkpoint (no 'imtrans_config' entry)")
     model = hydra.utils.instantiate(OmegaConf.create(ckpt["imtrans_config"]["model"]))
+    if any(k.startswith("ema.") for k in ckpt["state_dict"]):
+        model.enable_ema()  # inference then uses the averaged generators
     model.load_state_dict(ckpt["state_dict"])
     model.on_load_checkpoint(ckpt)
     return model.eval()

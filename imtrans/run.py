@@ -132,7 +132,12 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
-    if "test" in cfg.task:
+    interrupted = any(getattr(cb, "interrupted", False) for cb in callbacks)
+    if interrupted:
+        print(
+            f"imtrans: stopped by Ctrl-C at iteration {model.iteration}; resume with ckpt_path={_last_ckpt(callbacks)}"
+        )
+    elif "test" in cfg.task:
         _resync_csv_loggers(loggers)
         ckpt = cfg.ckpt_path if cfg.task == "test" else None
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
@@ -148,6 +153,12 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
             raise KeyError(f"optimized_metric={metric!r} was not computed; computed: {sorted(results)}")
         return float(results[metric])
     return None
+
+
+def _last_ckpt(callbacks: list) -> str | None:
+    from imtrans.callbacks import LastCheckpoint
+
+    return next((str(cb.last_path) for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
 
 
 def _summary(out_dir: Path, results: dict) -> str:
@@ -166,6 +177,7 @@ def _summary(out_dir: Path, results: dict) -> str:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from imtrans.data import DataError
+    from imtrans.methods.base import NonFiniteLossError
 
     try:
         return train(cfg)
@@ -174,6 +186,11 @@ def main(cfg: DictConfig) -> float | None:
         # fault, not the code.
         print(f"imtrans: data error: {err}", file=sys.stderr)
         sys.exit(2)
+    except NonFiniteLossError as err:
+        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
+        print(f"imtrans: training stopped: {err}; {kept}", file=sys.stderr)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

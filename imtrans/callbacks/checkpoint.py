@@ -1,11 +1,14 @@
-"""``last.ckpt`` every N iterations and at the end of training, written atomically."""
+"""``last.ckpt`` every N iterations, at the end of training and on Ctrl-C, written atomically."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 
 
 def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
@@ -22,12 +25,21 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
 
 
 class LastCheckpoint(L.Callback):
-    """Keeps ``<dirpath>/last.ckpt`` up to date (every ``every_n_iters`` and at train end)."""
+    """Keeps ``<dirpath>/last.ckpt`` up to date: every ``every_n_iters``, at the end of
+    training, and when the user presses Ctrl-C.
+
+    Ctrl-C does not kill the run mid-update: the current iteration finishes, ``last.ckpt`` is
+    written, and training stops (``interrupted`` is then True; ``imtrans.run`` skips testing
+    and says how to resume). A second Ctrl-C aborts at once, as usual.
+    """
 
     def __init__(self, dirpath: str, every_n_iters: int = 1000):
         self.dirpath = Path(dirpath)
         self.every_n_iters = every_n_iters
+        self.interrupted = False
         self._saved_at = -1
+        self._sigint = threading.Event()
+        self._previous_handler = None
 
     @property
     def last_path(self) -> Path:
@@ -41,9 +53,38 @@ class LastCheckpoint(L.Callback):
             self.dirpath.mkdir(parents=True, exist_ok=True)
         save_checkpoint_atomic(trainer, self.last_path)
 
+    # -- Ctrl-C: finish the iteration, save, stop ------------------------------------------
+    def _on_sigint(self, signum, frame):
+        if self._sigint.is_set():  # second Ctrl-C: abort now
+            raise KeyboardInterrupt
+        self._sigint.set()
+        print(
+            "\nimtrans: Ctrl-C: finishing this iteration and saving last.ckpt (press again to abort)",
+            flush=True,
+        )
+
+    def on_train_start(self, trainer, module):
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _restore_handler(self):
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if self.every_n_iters and module.iteration % self.every_n_iters == 0:
+        # Every rank must stop at the same iteration: agree on "anyone was interrupted".
+        interrupted = trainer.strategy.reduce_boolean_decision(self._sigint.is_set(), all=False)
+        if interrupted or (self.every_n_iters and module.iteration % self.every_n_iters == 0):
             self._save(trainer, module.iteration)
+        if interrupted:
+            self.interrupted = True
+            trainer.should_stop = True
+            rank_zero_info(f"imtrans: interrupted after iteration {module.iteration}; saved {self.last_path}")
 
     def on_train_end(self, trainer, module):
+        self._restore_handler()
         self._save(trainer, module.iteration)
+
+    def on_exception(self, trainer, module, exception):
+        self._restore_handler()

@@ -16,6 +16,7 @@ method file only holds the method.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -26,6 +27,10 @@ from torch import nn
 from imtrans.losses import weighted_sum
 
 DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or infinite; the message names the term and the iteration."""
 
 
 def _plain(obj: Any) -> Any:
@@ -50,6 +55,7 @@ class TranslationModule(L.LightningModule):
         optimizer_overrides: per-optimizer keyword overrides, ``{name: {lr: ...}}``.
         scheduler: a factory ``optimizer -> LRScheduler`` or None (constant rate).
         scheduler_interval: ``epoch`` or ``iteration``: when schedulers step.
+        detect_nonfinite: stop on a NaN/Inf loss term (one device sync per update).
     """
 
     #: True for methods whose output depends on a sampled or encoded style code.
@@ -65,8 +71,10 @@ class TranslationModule(L.LightningModule):
         optimizer_overrides: Mapping[str, Mapping[str, Any]] | None = None,
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "epoch",
+        detect_nonfinite: bool = True,
     ):
         super().__init__()
+        self.detect_nonfinite = detect_nonfinite
         self.automatic_optimization = False
         loss = _plain(loss)
         self.loss_cfg = dict(loss)
@@ -81,6 +89,9 @@ class TranslationModule(L.LightningModule):
         # A buffer, so the counter is saved in checkpoints, restored on resume and carried
         # back from spawned/forked DDP workers together with the weights.
         self.register_buffer("_iteration", torch.zeros((), dtype=torch.long))
+        #: generator EMA copies (``enable_ema``) and whether inference uses them.
+        self.ema: nn.ModuleDict | None = None
+        self.use_ema = True
         #: the resolved run config, set by ``imtrans.run`` and stored in checkpoints so
         #: ``imtrans.load_model`` can rebuild the module without the config files.
         self.imtrans_config: dict | None = None
@@ -174,7 +185,19 @@ class TranslationModule(L.LightningModule):
         return loss.detach()
 
     def weigh(self, terms: Mapping[str, torch.Tensor], prefix: str = "train") -> torch.Tensor:
-        """Weighted total of named loss terms (weights from ``loss.weights``); logs each term."""
+        """Weighted total of named loss terms (weights from ``loss.weights``); logs each term.
+
+        Terms are summed in float32 (under bf16/fp16 autocast too). A NaN or infinite term
+        raises ``NonFiniteLossError`` before any backward, so the weights and the last
+        checkpoint stay as they were.
+        """
+        terms = {k: v.float() for k, v in terms.items()}
+        if (
+            self.detect_nonfinite
+            and not torch.isfinite(torch.stack([v.detach() for v in terms.values()])).all()
+        ):
+            name, value = next((k, v) for k, v in terms.items() if not torch.isfinite(v))
+            raise NonFiniteLossError(f"loss term '{name}' is {value.item()} at iteration {self.iteration}")
         total = weighted_sum(terms, self.loss_weights)
         self.log_dict({f"{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False)
         return total
@@ -200,16 +223,49 @@ class TranslationModule(L.LightningModule):
             sched.step()
 
     # ------------------------------------------------------------------ inference
+    # ------------------------------------------------------------------ generator EMA
+    def enable_ema(self) -> None:
+        """Create ``self.ema``: frozen copies of ``generator_modules()`` that
+        ``imtrans.callbacks.GeneratorEMA`` averages. They live in the module (state dict keys
+        ``ema.<name>.*``), so checkpoints carry them and DDP ignores them (no gradients)."""
+        if self.ema is None:
+            self.ema = nn.ModuleDict(
+                {name: copy.deepcopy(m).requires_grad_(False) for name, m in self.generator_modules().items()}
+            )
+
+    @contextlib.contextmanager
+    def using_ema(self):
+        """Within the block the EMA copies stand in for the generator modules (when
+        ``self.ema`` exists and ``self.use_ema``). ``generator_modules()`` keys must be the
+        attribute names of the modules, which is how the swap finds them."""
+        if self.ema is None or not self.use_ema:
+            yield
+            return
+        live = {name: getattr(self, name) for name in self.ema}
+        try:
+            for name, module in self.ema.items():
+                setattr(self, name, module)
+            yield
+        finally:
+            for name, module in live.items():
+                setattr(self, name, module)
+
+    # ------------------------------------------------------------------ inference
     @contextlib.contextmanager
     def inference_mode(self):
-        """Generators in eval mode, no gradients; the previous train/eval flags are restored."""
+        """EMA weights if any, generators in their inference mode, no gradients."""
+        with self.using_ema(), torch.no_grad(), self.generators_in_inference_mode():
+            yield
+
+    @contextlib.contextmanager
+    def generators_in_inference_mode(self):
+        """Generators in eval mode; the previous train/eval flags are restored."""
         modules = list(self.generator_modules().values())
         flags = [m.training for m in modules]
         try:
             for m in modules:
                 m.eval()
-            with torch.no_grad():
-                yield
+            yield
         finally:
             for m, flag in zip(modules, flags):
                 m.train(flag)

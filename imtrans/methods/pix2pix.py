@@ -67,9 +67,9 @@ class Pix2Pix(TranslationModule):
         return self.G(x)
 
     @contextlib.contextmanager
-    def inference_mode(self):
+    def generators_in_inference_mode(self):
         if self.test_mode == "eval":
-            with super().inference_mode():
+            with super().generators_in_inference_mode():
                 yield
             return
         # Train-mode inference: batch statistics and dropout as in the paper, but the
@@ -80,8 +80,7 @@ class Pix2Pix(TranslationModule):
         was_training = self.G.training
         self.G.train()
         try:
-            with torch.no_grad():
-                yield
+            yield
         finally:
             self.G.load_state_dict(saved, strict=False)
             self.G.train(was_training)

@@ -1,0 +1,115 @@
+"""Nothing is lost when a run goes wrong: NaN losses, Ctrl-C, a kill during a checkpoint write."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from imtrans.callbacks.checkpoint import save_checkpoint_atomic
+from imtrans.load import load_model
+from imtrans.methods.base import NonFiniteLossError
+from imtrans.run import train
+from tests.helpers import compose_config, tiny_run_overrides
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cfg(tmp_path, iters, extra=()):
+    extra = ["callbacks.last_checkpoint.every_n_iters=2", "callbacks.sample_grid=null", *extra]
+    return compose_config(
+        tiny_run_overrides("cyclegan", "shapes", iters=iters, extra=extra), output_dir=tmp_path
+    )
+
+
+class PoisonAt(L.Callback):
+    """From iteration ``at`` on, the cycle_A term of CycleGAN's G loss is NaN."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_start(self, trainer, module):
+        original = module.generator_terms
+
+        def poisoned(*args):
+            terms, fakes = original(*args)
+            if module.iteration >= self.at:
+                terms["cycle_A"] = terms["cycle_A"] * float("nan")
+            return terms, fakes
+
+        module.generator_terms = poisoned
+
+
+def test_nan_loss_stops_with_the_term_and_iteration(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"loss term 'cycle_A' is nan at iteration 3"):
+        train(_cfg(tmp_path, iters=6), extra_callbacks=[PoisonAt(3)])
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["state_dict"]["_iteration"].item() == 2  # the last good one
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_nan_from_the_command_line_is_one_line(tmp_path):
+    # A learning rate of 1e30 blows the weights up within a couple of iterations.
+    args = [
+        *tiny_run_overrides("cyclegan", "shapes", iters=20),
+        "model.optimizer.lr=1e30",
+        "callbacks.last_checkpoint.every_n_iters=1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    res = subprocess.run(
+        [sys.executable, "-m", "imtrans.run", *args, f"hydra.run.dir={tmp_path}/run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 3, res.stderr[-2000:]
+    lines = [line for line in res.stderr.splitlines() if line.startswith("imtrans: training stopped:")]
+    assert len(lines) == 1 and "at iteration" in lines[0] and "last good checkpoint" in lines[0], res.stderr[
+        -2000:
+    ]
+    assert "Traceback" not in res.stderr
+    assert load_model(tmp_path / "run").iteration >= 1
+
+
+class CtrlCAt(L.Callback):
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if module.iteration + 1 == self.at:  # the iteration about to run
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_finishes_the_iteration_saves_and_stops(tmp_path, capsys):
+    before = signal.getsignal(signal.SIGINT)
+    train(_cfg(tmp_path, iters=50), extra_callbacks=[CtrlCAt(3)])
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    assert load_model(tmp_path).iteration == 3
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["iteration"] == 3 and not any(k.startswith("test/") for k in metrics)
+    assert "resume with ckpt_path=" in capsys.readouterr().out
+
+
+def test_kill_during_checkpoint_write_keeps_the_previous_file(tmp_path):
+    train(_cfg(tmp_path, iters=2))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+
+    class DyingTrainer:
+        """A trainer whose process dies half-way through writing the checkpoint."""
+
+        is_global_zero = True
+
+        def save_checkpoint(self, path):
+            Path(path).write_bytes(good[: len(good) // 2])
+            raise SystemExit("killed")
+
+    with pytest.raises(SystemExit):
+        save_checkpoint_atomic(DyingTrainer(), last)
+    assert last.read_bytes() == good
+    assert load_model(last).iteration == 2
