@@ -26,9 +26,9 @@ test: install
 test-fast: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow"
 
-# Quickstart: a small model on the procedural shapes data, 64 px, CPU, a few minutes.
+# Quickstart: a small MUNIT on the procedural shapes data, 64 px, CPU, about 5 minutes.
 demo: install
-	OMP_NUM_THREADS=2 $(BIN)/python -m imtrans.run experiment=quickstart
+	OMP_NUM_THREADS=2 $(BIN)/python -m imtrans.run experiment=munit_quickstart
 
 lint: install
 	$(BIN)/ruff check imtrans tests experiments

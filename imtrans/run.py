@@ -174,23 +174,40 @@ def _summary(out_dir: Path, results: dict) -> str:
     return "\n".join(lines)
 
 
+def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
+    """(label, cause) when ``err`` comes from the user's files (also when Hydra's
+    ``instantiate`` wrapped it): bad data or missing pretrained weights, reported in one
+    line without a traceback."""
+    from imtrans.data import DataError
+    from imtrans.losses.perceptual import MissingWeightsError
+
+    while err is not None:
+        if isinstance(err, DataError):
+            return "data error", err
+        if isinstance(err, MissingWeightsError):
+            return "missing weights", err
+        err = err.__cause__
+    return None
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from imtrans.data import DataError
     from imtrans.methods.base import NonFiniteLossError
 
     try:
         return train(cfg)
-    except DataError as err:
-        # One line naming the file and the problem, no traceback: the user's data is at
-        # fault, not the code.
-        print(f"imtrans: data error: {err}", file=sys.stderr)
-        sys.exit(2)
     except NonFiniteLossError as err:
         last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
         print(f"imtrans: training stopped: {err}; {kept}", file=sys.stderr)
         sys.exit(3)
+    except Exception as err:
+        found = _user_error(err)
+        if found is None:
+            raise
+        # The user's files are at fault, not the code: one line naming the file and the problem.
+        print(f"imtrans: {found[0]}: {found[1]}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.bicyclegan import BicycleGAN
 from imtrans.methods.cyclegan import CycleGAN
+from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
+from imtrans.methods.unit import UNIT
 
-__all__ = ["BicycleGAN", "CycleGAN", "Pix2Pix", "TranslationModule"]
+__all__ = ["BicycleGAN", "CycleGAN", "Pix2Pix", "TranslationModule", "MUNIT", "UNIT"]

@@ -4,6 +4,14 @@ from imtrans.nets.discriminators import MultiScalePatchGAN, NLayerDiscriminator
 from imtrans.nets.encoders import ResnetEncoder
 from imtrans.nets.generators import ResnetGenerator, UnetGenerator, UnetZGenerator
 from imtrans.nets.init import init_weights
+from imtrans.nets.munit import (
+    AdaINGen,
+    AdaptiveInstanceNorm2d,
+    MsImageDis,
+    MunitLayerNorm,
+    VAEGen,
+    assign_adain_params,
+)
 
 __all__ = [
     "MultiScalePatchGAN",
@@ -13,4 +21,10 @@ __all__ = [
     "ResnetGenerator",
     "UnetGenerator",
     "init_weights",
+    "AdaINGen",
+    "AdaptiveInstanceNorm2d",
+    "MsImageDis",
+    "MunitLayerNorm",
+    "VAEGen",
+    "assign_adain_params",
 ]

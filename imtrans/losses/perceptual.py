@@ -1,0 +1,127 @@
+"""MUNIT's domain-invariant perceptual loss: VGG16 relu5_3 features, instance-normalised, MSE.
+
+The official code (NVlabs/MUNIT ``trainer.compute_vgg_loss``) compares a translation with its
+*source* image (not a target of the other domain): instance normalisation removes the
+per-channel feature statistics, which carry the domain-specific style, so only the content
+is compared.
+
+The network is VGG16 as the official ``Vgg16`` defines it: the 13 convs with ReLU, max
+pooling after relu1_2, relu2_2 and relu3_3 only (there is **no** pooling between relu4_3 and
+conv5_1, unlike torchvision's ``vgg16().features``), output relu5_3 (512 channels, 1/8 of the
+input side). Weights: torchvision's ImageNet VGG16 (``vgg16-397923af.pth``), read from a
+configured path or the torch hub cache; they expect RGB in [0, 1] normalised by the ImageNet
+mean/std, so images are converted that way. (The official code used a Caffe-converted VGG16
+fed BGR in [0, 255] minus the Caffe mean; its weights are not distributed any more.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VGG16_FILE = "vgg16-397923af.pth"
+VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
+# torchvision's vgg16().features indices that the official Vgg16 uses: relu1_1 ... relu4_3
+# (0-22), skipping the max pool at 23, then conv5_1 ... relu5_3 (24-29).
+_OFFICIAL_LAYERS = [*range(23), *range(24, 30)]
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Pretrained weights are neither at the configured path nor in the hub cache, and could not
+    be downloaded. The message is one line naming the file to place."""
+
+
+def vgg16_features() -> nn.Sequential:
+    """torchvision's ``vgg16().features`` layout (same indices, so its ``features.*`` keys
+    load), built without the 124 M-parameter classifier."""
+    layers: list[nn.Module] = []
+    in_ch = 3
+    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=True)]
+            in_ch = v
+    return nn.Sequential(*layers)
+
+
+def vgg16_weights_path(path: str | Path | None = None) -> Path:
+    """``path`` if given, else ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``."""
+    if path is not None:
+        return Path(path).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+
+
+def load_vgg16_relu5_3(path: str | Path | None = None, download: bool = False) -> nn.Sequential:
+    """The frozen official-topology VGG16 up to relu5_3, in eval mode.
+
+    The weights file is a torchvision VGG16 state dict (``features.*`` keys are read; the
+    classifier may be absent). When it is missing: with ``download`` it is fetched from
+    download.pytorch.org into the hub cache; otherwise, or when that fails, one line names
+    the file to place (:class:`MissingWeightsError`).
+    """
+    file = vgg16_weights_path(path)
+    if not file.is_file():
+        fetched = False
+        if download and path is None:
+            try:
+                torch.hub.load_state_dict_from_url(VGG16_URL, progress=False, check_hash=True)
+                fetched = file.is_file()
+            except Exception:  # noqa: BLE001 - any network failure means: place the file
+                fetched = False
+        if not fetched:
+            raise MissingWeightsError(
+                f"VGG16 weights not found: place torchvision's {VGG16_FILE} at {file} "
+                f"(from {VGG16_URL}) or set loss.vgg.path"
+            )
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    features = vgg16_features()
+    wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    missing = set(features.state_dict()) - set(wanted)
+    if missing:
+        raise ValueError(
+            f"{file}: not a torchvision VGG16 state dict (missing features.{sorted(missing)[0]})"
+        )
+    features.load_state_dict(wanted)
+    net = nn.Sequential(*[features[i] for i in _OFFICIAL_LAYERS]).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class DomainInvariantPerceptualLoss(nn.Module):
+    """``loss(img, target) = mean((IN(vgg(img)) - IN(vgg(target)))^2)``.
+
+    ``img``, ``target``: N x 3 x H x W in [-1, 1] (H, W >= 8). ``IN`` is instance
+    normalisation without affine (eps 1e-5); ``vgg`` the relu5_3 features (N x 512 x H/8 x W/8).
+    Gradients flow into whichever input requires them (in MUNIT only the translation does);
+    the VGG weights are frozen.
+
+    The VGG is deliberately *not* a registered submodule: 14.7 M frozen weights have no place
+    in the method's checkpoints (they come from the weights file), so ``state_dict`` skips
+    them; ``.to()``/``.cuda()`` still move them (``_apply`` is forwarded).
+    """
+
+    def __init__(self, path: str | Path | None = None, download: bool = False):
+        super().__init__()
+        self.__dict__["vgg"] = load_vgg16_relu5_3(path, download)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self.__dict__["vgg"] = self.vgg._apply(fn)
+        return self
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Instance-normalised relu5_3 features of images in [-1, 1]."""
+        x = ((x + 1) / 2 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        return F.instance_norm(self.vgg(x), eps=1e-5)
+
+    def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.features(img).float(), self.features(target).float())
