@@ -89,6 +89,21 @@ def _resync_csv_loggers(loggers: list) -> None:
                     writer.metrics_keys = [k for k in f.readline().strip().split(",") if k]
 
 
+def _metrics_callback(cfg: DictConfig, callbacks: list) -> L.Callback | None:
+    """The ``metrics`` group's Evaluation callback (added to ``callbacks``), or one passed in."""
+    from imtrans.callbacks import Evaluation
+
+    for callback in callbacks:
+        if isinstance(callback, Evaluation):
+            return callback
+    node = cfg.get("metrics")
+    if not node or "_target_" not in node:
+        return None
+    callback = hydra.utils.instantiate(node)
+    callbacks.append(callback)
+    return callback
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
     """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
 
@@ -114,6 +129,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
     model.imtrans_config = _config_dict(cfg)
 
     callbacks = _instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
+    evaluation = _metrics_callback(cfg, callbacks)
     if cfg.get("iters"):
         callbacks.append(IterationLimit(int(cfg.iters)))
     loggers = _instantiate_group(cfg.get("logger"))
@@ -132,6 +148,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
+    if "fit" in cfg.task:
+        # the scores of the evaluations during fit and the best so far: trainer.test resets them
+        fit_scores = _scalar_metrics(trainer.callback_metrics)
+        results.update({k: v for k, v in fit_scores.items() if k.startswith(("val/", "best/"))})
     interrupted = any(getattr(cb, "interrupted", False) for cb in callbacks)
     if interrupted:
         print(
@@ -143,12 +163,16 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     results.update(_scalar_metrics(trainer.callback_metrics))
     results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
+    if evaluation is not None:
+        results["metrics_protocol"] = evaluation.protocol_record()
 
     if trainer.is_global_zero:
         _write_json(out_dir / "metrics.json", results)
         print(_summary(out_dir, results), flush=True)
     metric = cfg.get("optimized_metric")
     if metric:
+        if f"best/{metric}" in results:  # the monitored score: its best value over the run
+            return float(results[f"best/{metric}"])
         if metric not in results:
             raise KeyError(f"optimized_metric={metric!r} was not computed; computed: {sorted(results)}")
         return float(results[metric])
@@ -168,7 +192,7 @@ def _summary(out_dir: Path, results: dict) -> str:
     for name in ("config.yaml", "checkpoints/last.ckpt", "samples", "metrics.json"):
         if (out_dir / name).exists():
             lines.append(f"  {name:<22} {out_dir / name}")
-    scores = {k: v for k, v in results.items() if k.startswith(("val/", "test/"))}
+    scores = {k: v for k, v in results.items() if k.startswith(("val/", "test/", "best/"))}
     for key, value in sorted(scores.items()):
         lines.append(f"  {key:<22} {value:.4f}" if isinstance(value, float) else f"  {key:<22} {value}")
     return "\n".join(lines)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["WANDB_MODE"] = "disabled"
+# Metric weights are never downloaded in tests; tests/metrics writes random-weight files.
+os.environ["IMTRANS_METRICS_DOWNLOAD"] = "0"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

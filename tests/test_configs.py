@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from tests.helpers import compose_config
 
 CONF = Path(__file__).resolve().parents[1] / "imtrans" / "conf"
-GROUPS = ["data", "model", "loss", "trainer", "logger", "callbacks", "experiment", "paths"]
+GROUPS = ["data", "model", "loss", "trainer", "logger", "callbacks", "metrics", "experiment", "paths"]
 
 
 def _choices(group: str) -> list[str]:

@@ -1,11 +1,13 @@
-"""Lightning callbacks: checkpoints, sample grids, generator EMA."""
+"""Lightning callbacks: checkpoints, sample grids, evaluation, generator EMA."""
 
 from imtrans.callbacks.checkpoint import LastCheckpoint, save_checkpoint_atomic
 from imtrans.callbacks.ema import GeneratorEMA
+from imtrans.callbacks.evaluation import Evaluation
 from imtrans.callbacks.images import SampleGrid, make_grid, to_uint8, translation_grid
 
 __all__ = [
     "GeneratorEMA",
+    "Evaluation",
     "LastCheckpoint",
     "SampleGrid",
     "make_grid",

@@ -1,0 +1,277 @@
+"""The ``metrics`` config group's callback: protocol scores during fit and at test, per direction.
+
+Every ``every_n_iters`` iterations (on the validation split, keys ``val/<direction>/<score>``)
+and at the end of testing (``test/<direction>/<score>``), :class:`Evaluation` translates the
+protocol's inputs and computes the scores of :mod:`imtrans.metrics.evaluator` on every rank
+(one process and many give the same numbers). The metric networks and states live here, not
+in the LightningModule, so checkpoints carry none of them; this callback's own checkpoint state
+is the best score so far.
+
+``monitor`` (e.g. ``val/a2b/fid``) with ``mode`` keeps ``best_checkpoint`` (written atomically)
+and publishes ``best/<monitor>`` and ``best/iteration`` in ``trainer.callback_metrics``, which
+``imtrans.run`` returns to sweepers.
+
+Evaluation goes through ``module.translate``, which uses the generator EMA when the run keeps
+one (``callbacks=ema``: :class:`~imtrans.callbacks.GeneratorEMA`); ``use_ema=false`` evaluates
+the raw weights instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from imtrans.callbacks.checkpoint import save_checkpoint_atomic
+from imtrans.methods.base import DIRECTIONS, _plain
+from imtrans.metrics.evaluator import Evaluator, module_sampler
+from imtrans.metrics.protocols import get_protocol
+from imtrans.metrics.weights import WEIGHTS as WEIGHT_FILES
+from imtrans.metrics.weights import candidate_paths
+
+log = logging.getLogger("imtrans")
+
+
+class Evaluation(L.Callback):
+    """Protocol metrics during fit and at test (see the module docstring).
+
+    Args:
+        protocol: a name in :data:`imtrans.metrics.PROTOCOLS` (``quick``, ``munit``, ...).
+        overrides: protocol fields to change (recorded next to the numbers).
+        every_n_iters: evaluation cadence during fit, in iterations; 0 or None: only at test.
+        directions: the directions to evaluate; None: all the method's.
+        weights_dir: folder with ``weights-inception-2015-12-05-6726825d.pth`` and
+            ``alexnet-owt-7be5be79.pth`` (else the torch hub cache, else a download).
+        download: allow a download of absent weights.
+        batch_size: inputs translated and measured at once.
+        fid, kid, lpips, paired, shapes: switch metric families off.
+        fit_split: the split evaluated during fit (replaces ``test`` in the protocol).
+        monitor, mode: the score that decides the best checkpoint (``min`` or ``max``).
+        best_checkpoint: where the best checkpoint goes (None: not written, still tracked).
+        use_ema: evaluate the generator EMA when one is available.
+        test: evaluate at the end of testing.
+    """
+
+    def __init__(
+        self,
+        protocol: str = "quick",
+        overrides: Mapping[str, Any] | None = None,
+        every_n_iters: int | None = 1000,
+        directions: Sequence[str] | None = None,
+        weights_dir: str | None = None,
+        download: bool = True,
+        batch_size: int = 16,
+        fid: bool = True,
+        kid: bool = True,
+        lpips: bool = True,
+        paired: bool = True,
+        shapes: bool = True,
+        fit_split: str = "val",
+        monitor: str | None = None,
+        mode: str = "min",
+        best_checkpoint: str | None = None,
+        use_ema: bool = True,
+        test: bool = True,
+    ):
+        if mode not in ("min", "max"):
+            raise ValueError(f"metrics.mode must be min or max, got {mode!r}")
+        self.protocol = get_protocol(protocol, _plain(overrides))
+        self.every_n_iters = every_n_iters
+        self.directions = list(directions) if directions else None
+        self.fit_split = fit_split
+        self.monitor = monitor
+        self.mode = mode
+        self.best_checkpoint = Path(best_checkpoint) if best_checkpoint else None
+        self.use_ema = use_ema
+        self.test = test
+        self.evaluator = Evaluator(
+            self.protocol,
+            weights_dir=weights_dir,
+            download=download,
+            batch_size=batch_size,
+            fid=fid,
+            kid=kid,
+            lpips=lpips,
+            paired=paired,
+            shapes=shapes,
+        )
+        self.best_score: float | None = None
+        self.best_iteration: int | None = None
+        self.last_scores: dict[str, float] = {}
+        self._settled = False
+        self._last_eval = -1
+        self._monitor_seen = False
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(protocol=self.protocol.name, monitor=self.monitor)
+
+    # ------------------------------------------------------------------ record
+    def protocol_record(self) -> dict[str, Any]:
+        """The protocol dict written next to the numbers, with the settings and weights used."""
+        ev = self.evaluator
+        weights = {}
+        for key, needed in ev.needs.items():
+            if not needed:
+                continue
+            path = ev.paths.get(key) if key in ev.paths else None
+            if path is None and key not in ev.paths:
+                path = next(
+                    (p for p in candidate_paths(WEIGHT_FILES[key], ev.weights_dir) if p.is_file()), None
+                )
+            weights[key] = str(path) if path is not None else "missing: metrics skipped"
+        return {
+            **self.protocol.record(),
+            "evaluation": {
+                "every_n_iters": self.every_n_iters,
+                "fit_split": self.fit_split,
+                "batch_size": ev.batch_size,
+                "use_ema": self.use_ema,
+                "enabled": {k: v for k, v in ev.want.items()},
+            },
+            "weights": weights,
+        }
+
+    # ------------------------------------------------------------------ weights
+    def _settle(self, trainer: L.Trainer) -> None:
+        """Find the weights once; all ranks agree on what is available; rank 0 prints the notices."""
+        if self._settled:
+            return
+        ev = self.evaluator
+        if trainer.world_size > 1:
+            if trainer.is_global_zero:
+                ev.find_weights()  # the only rank that may download
+            trainer.strategy.barrier("imtrans_metrics_weights")
+            found = ev.find_weights(download=False)
+            found = {
+                k: bool(trainer.strategy.reduce_boolean_decision(v, all=True))
+                for k, v in sorted(found.items())
+            }
+        else:
+            found = ev.find_weights()
+        ev.settle(found, notify=trainer.is_global_zero)
+        self._settled = True
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self._settle(trainer)
+
+    # ------------------------------------------------------------------ evaluation
+    @contextlib.contextmanager
+    def _generator_weights(self, module):
+        """``translate`` uses the EMA copies when the run keeps them (``module.use_ema``, see
+        :class:`~imtrans.callbacks.GeneratorEMA`); ``use_ema=false`` evaluates the raw weights."""
+        previous = getattr(module, "use_ema", None)
+        if previous is not None and not self.use_ema:
+            module.use_ema = False
+        try:
+            yield
+        finally:
+            if previous is not None:
+                module.use_ema = previous
+
+    def evaluate(self, trainer: L.Trainer, module, stage: str) -> dict[str, float]:
+        """Scores of every direction at ``stage`` (``val`` or ``test``); call on every rank."""
+        self._settle(trainer)
+        dm = trainer.datamodule
+        if dm is None or not hasattr(dm, "dataset"):
+            return {}
+        split, ref_split = self.protocol.splits(stage, self.fit_split)
+        inputs, reference = dm.dataset(split), dm.dataset(ref_split)
+        ev = self.evaluator.to(module.device)
+        directions = [d for d in (self.directions or module.directions) if d in module.directions]
+        scores: dict[str, float] = {}
+        with self._generator_weights(module):
+            for direction in directions:
+                src, tgt = DIRECTIONS[direction]
+                if src not in inputs[0]:
+                    continue
+                result = ev.evaluate_direction(
+                    module_sampler(module, direction, self.protocol.seed),
+                    inputs,
+                    src,
+                    tgt,
+                    reference=reference,
+                    reference_cache_key=ref_split,
+                    multimodal=module.is_multimodal,
+                    paired=bool(getattr(dm, "paired", False)),
+                )
+                scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
+        self.last_scores = scores
+        return scores
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        it = pl_module.iteration
+        if not self.every_n_iters or it % self.every_n_iters or it == self._last_eval:
+            return
+        self._last_eval = it
+        scores = self.evaluate(trainer, pl_module, "val")
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in scores.items()})
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics({**scores, "iteration": it}, step=trainer.global_step)
+        self._update_best(trainer, pl_module, scores)
+
+    def _update_best(self, trainer, module, scores: Mapping[str, float]) -> None:
+        if not self.monitor or self.monitor not in scores:
+            return
+        self._monitor_seen = True
+        value = scores[self.monitor]
+        if not math.isfinite(value):
+            return
+        if self.best_score is not None and (
+            value >= self.best_score if self.mode == "min" else value <= self.best_score
+        ):
+            return
+        self.best_score, self.best_iteration = value, module.iteration
+        trainer.callback_metrics[f"best/{self.monitor}"] = torch.tensor(value)
+        trainer.callback_metrics["best/iteration"] = torch.tensor(float(module.iteration))
+        if self.best_checkpoint is not None:
+            if trainer.is_global_zero:
+                self.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint_atomic(trainer, self.best_checkpoint)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.monitor and not self._monitor_seen and trainer.is_global_zero:
+            log.warning(
+                "imtrans: metrics.monitor=%s was never computed (evaluated: %s)",
+                self.monitor,
+                ", ".join(sorted(self.last_scores)) or "nothing",
+            )
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        if not self.test:
+            return
+        for key, value in self.evaluate(trainer, pl_module, "test").items():
+            pl_module.log(key, value, sync_dist=False)
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._write_wandb_summary(trainer)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._write_wandb_summary(trainer)
+
+    def _write_wandb_summary(self, trainer) -> None:
+        if not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                try:
+                    logger.experiment.summary["metrics_protocol"] = self.protocol_record()
+                except Exception as err:  # a disabled or broken W&B run must not stop training
+                    log.warning("imtrans: could not write the protocol to the W&B summary: %s", err)
+
+    # ------------------------------------------------------------------ checkpoint state
+    def state_dict(self) -> dict[str, Any]:
+        """Only the best score: metric networks and states never enter a checkpoint."""
+        return {"best_score": self.best_score, "best_iteration": self.best_iteration}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict.get("best_score")
+        self.best_iteration = state_dict.get("best_iteration")

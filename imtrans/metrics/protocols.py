@@ -1,0 +1,240 @@
+"""Named evaluation protocols: every choice that changes a published number, fixed and recorded.
+
+A protocol fixes the inputs (which split, how many: the first ``num_inputs`` items, in order),
+the samples per input and how they are paired for LPIPS diversity, how many of those samples
+enter FID/KID, the reference images of FID/KID (split, count), the image size and resize
+filter, and the networks and weights. :meth:`Protocol.record` is the dict written next to every
+number (``metrics.json``, the W&B summary, ``imtrans.evaluate``'s JSON).
+
+During fit the evaluated split and a ``test`` reference split are replaced by
+``fit_split`` (``val``): model selection never looks at the test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from imtrans.metrics.weights import ALEXNET, INCEPTION
+
+PAIRINGS = ("disjoint", "consecutive", "all", "none")
+
+
+def sample_pairs(num_samples: int, pairing: str) -> list[tuple[int, int]]:
+    """Index pairs (p, q) of the samples of one input whose LPIPS distances are averaged.
+
+    ``disjoint``: (0, 1), (2, 3), ... (independent pairs; S must be even);
+    ``consecutive``: (0, 1), (1, 2), ..., (S-2, S-1); ``all``: every p < q; ``none``: no pairs.
+    """
+    if pairing == "disjoint":
+        if num_samples % 2:
+            raise ValueError(f"pairing 'disjoint' needs an even number of samples, got {num_samples}")
+        return [(k, k + 1) for k in range(0, num_samples, 2)]
+    if pairing == "consecutive":
+        return [(k, k + 1) for k in range(num_samples - 1)]
+    if pairing == "all":
+        return [(p, q) for p in range(num_samples) for q in range(p + 1, num_samples)]
+    if pairing == "none":
+        return []
+    raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol (see the module docstring). Fields are part of the record."""
+
+    name: str
+    description: str
+    #: inputs: the first ``num_inputs`` items of ``input_split``; None = all of them.
+    num_inputs: int | None
+    #: outputs per input (sampled styles); deterministic methods produce one.
+    samples_per_input: int
+    #: LPIPS-diversity pairs among the samples of one input (:func:`sample_pairs`).
+    pairing: str
+    #: how many of each input's samples enter FID/KID (the first ones).
+    fid_samples_per_input: int = 1
+    input_split: str = "test"
+    #: FID/KID reference: the target domain's images of this split ...
+    reference_split: str = "test"
+    #: ... the first ``num_reference`` of them; None = all.
+    num_reference: int | None = None
+    #: outputs and references are resized to image_size x image_size (None: as produced).
+    image_size: int | None = None
+    resize_filter: str = "bilinear-antialias"
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    kid_seed: int = 2020
+    #: seeds the style codes and any sampling noise of the generator.
+    seed: int = 0
+    #: fields changed from the named protocol (recorded, never silent).
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.samples_per_input < 1:
+            raise ValueError(f"protocol {self.name}: samples_per_input must be >= 1")
+        if not 1 <= self.fid_samples_per_input <= self.samples_per_input:
+            raise ValueError(f"protocol {self.name}: fid_samples_per_input must be in 1..samples_per_input")
+        sample_pairs(self.samples_per_input, self.pairing)  # validates the pairing
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise ValueError(
+                f"protocol {self.name}: resize_filter must be one of {', '.join(RESIZE_FILTERS)}"
+            )
+        for split in (self.input_split, self.reference_split):
+            if split not in ("train", "val", "test"):
+                raise ValueError(f"protocol {self.name}: splits are train, val or test, got {split!r}")
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        return sample_pairs(self.samples_per_input, self.pairing)
+
+    def splits(self, stage: str, fit_split: str = "val") -> tuple[str, str]:
+        """(input split, reference split) evaluated at ``stage`` (``val`` during fit, ``test``)."""
+        if stage == "test":
+            return self.input_split, self.reference_split
+        ref = fit_split if self.reference_split == "test" else self.reference_split
+        return fit_split, ref
+
+    def record(self) -> dict[str, Any]:
+        """Everything that defines the numbers, as a JSON-able dict."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputs": self.num_inputs if self.num_inputs is not None else "all",
+            "input_split": self.input_split,
+            "samples_per_input": self.samples_per_input,
+            "pairing": self.pairing,
+            "pairs_per_input": len(self.pairs),
+            "fid_samples_per_input": self.fid_samples_per_input,
+            "reference": {
+                "split": self.reference_split,
+                "domain": "target",
+                "count": self.num_reference if self.num_reference is not None else "all",
+            },
+            "image_size": self.image_size if self.image_size is not None else "as produced",
+            "resize_filter": RESIZE_FILTERS[self.resize_filter],
+            "quantization": "uint8, rounded as when written to PNG, before every metric",
+            "fid": {
+                "network": "inception-v3-compat (torch-fidelity FeatureExtractorInceptionV3)",
+                "features": "pool3, 2048-d",
+                "weights": INCEPTION.filename,
+                "input_resize": "299x299, TF1-compatible bilinear (torch-fidelity)",
+                "statistics": "float64 mean and covariance (ddof 1); tr sqrt(s1 s2) from the singular values "
+                "of Xc1 Xc2^T (fewer images than dimensions) or the eigenvalues of s1 s2",
+            },
+            "kid": {
+                "features": "as fid",
+                "subsets": self.kid_subsets,
+                "subset_size": f"min({self.kid_subset_size}, number of fakes, number of references)",
+                "kernel": "polynomial, degree 3, gamma 1/d, coef0 1",
+                "estimator": "unbiased MMD^2 (torch-fidelity)",
+                "subset_rng": f"numpy RandomState({self.kid_seed})",
+            },
+            "lpips": {
+                "network": "alex",
+                "version": "0.1",
+                "backbone_weights": ALEXNET.filename,
+                "heads": "LPIPS v0.1 linear heads (as shipped with lpips / torchmetrics)",
+                "input": "[-1, 1] RGB at image_size, no further resize",
+            },
+            "paired": {
+                "psnr_8bit": "per image on [0, 1] (data range 1), then the mean",
+                "ssim": "per image, gaussian window 11, sigma 1.5, data range 1, then the mean",
+                "lpips_gt": "LPIPS (as above) between the first sample and the target",
+            },
+            "shapes": {
+                "content_iou": "IoU of {pixels > 60 (RGB L2, 0-255) from the median border colour} "
+                "with the input layout's filled mask; first sample; mean over inputs",
+                "style_div_fg/bg": "mean colour inside/outside the known mask per sample; mean "
+                "pairwise L2 over all pairs of an input's samples; mean over inputs",
+                "outline_iou": "IoU of {mean RGB < 128} with the layout's outline dilated by 1 px (b2a)",
+            },
+            "style_codes": "N(0, I) per (input, sample) from the protocol seed when the method "
+            "exposes style_dim; otherwise generator noise seeded per block of inputs",
+            "seed": self.seed,
+            "overrides": dict(self.overrides),
+        }
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Protocol:
+        """A copy with ``overrides`` applied and recorded."""
+        overrides = dict(overrides or {})
+        if not overrides:
+            return self
+        known = {f.name for f in dataclasses.fields(self)} - {"name", "description", "overrides"}
+        unknown = set(overrides) - known
+        if unknown:
+            raise KeyError(
+                f"metrics.overrides: unknown protocol fields {sorted(unknown)}; known: {sorted(known)}"
+            )
+        return dataclasses.replace(self, **overrides, overrides={**self.overrides, **overrides})
+
+
+RESIZE_FILTERS = {
+    "bilinear-antialias": "torch.nn.functional.interpolate bilinear, antialias=True, align_corners=False "
+    "(PIL's BILINEAR), in float before quantization",
+    "bicubic-antialias": "torch.nn.functional.interpolate bicubic, antialias=True, align_corners=False "
+    "(PIL's BICUBIC), in float before quantization",
+}
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            name="munit",
+            description="MUNIT (Huang et al. 2018): 100 inputs, 19 pairs of independently sampled "
+            "styles each, LPIPS-alex averaged; FID/KID on one sample per input against the target "
+            "domain's test images",
+            num_inputs=100,
+            samples_per_input=38,
+            pairing="disjoint",
+            image_size=256,
+        ),
+        Protocol(
+            name="bicyclegan",
+            description="BicycleGAN (Zhu et al. 2017): 100 inputs, 20 samples each, LPIPS-alex over "
+            "the 19 consecutive pairs; FID/KID on one sample per input against the test images",
+            num_inputs=100,
+            samples_per_input=20,
+            pairing="consecutive",
+            image_size=256,
+        ),
+        Protocol(
+            name="stargan_v2",
+            description="StarGAN v2 (Choi et al. 2020), latent-guided: every test input, 10 outputs "
+            "each, LPIPS over all 45 pairs; FID on all outputs against the target domain's "
+            "training images",
+            num_inputs=None,
+            samples_per_input=10,
+            pairing="all",
+            fid_samples_per_input=10,
+            reference_split="train",
+            image_size=256,
+        ),
+        Protocol(
+            name="cut",
+            description="CUT (Park et al. 2020): one output per test input; FID/KID against the "
+            "target domain's test images",
+            num_inputs=None,
+            samples_per_input=1,
+            pairing="none",
+            image_size=256,
+        ),
+        Protocol(
+            name="quick",
+            description="monitoring during training: 32 inputs, 8 samples (all 28 pairs), FID/KID "
+            "against up to 256 images of the same split, at the size produced",
+            num_inputs=32,
+            samples_per_input=8,
+            pairing="all",
+            num_reference=256,
+        ),
+    )
+}
+
+
+def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
+    """The named protocol (one of :data:`PROTOCOLS`), with ``overrides`` applied and recorded."""
+    if name not in PROTOCOLS:
+        raise KeyError(f"metrics.protocol={name!r}: not one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name].with_overrides(overrides)

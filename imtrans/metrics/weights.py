@@ -1,0 +1,129 @@
+"""Where the standard metric networks' weights come from, and what to say when they are absent.
+
+Each file is looked for, in order, in ``metrics.weights_dir``, in torch's hub cache
+(``$TORCH_HOME/hub/checkpoints``, the place torch-fidelity, torchvision and lpips use) and,
+where the machine reaches the host, downloaded into the hub cache. Absent and unreachable,
+:func:`resolve_weights` returns None and :func:`missing_notice` gives the one line that names
+the file to place and where. Nothing is ever replaced by a stand-in network.
+
+Set ``IMTRANS_METRICS_DOWNLOAD=0`` (or ``metrics.download=false``) to never try a download,
+e.g. in tests or on a cluster whose compute nodes must not reach the internet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+log = logging.getLogger("imtrans")
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file of a standard metric network."""
+
+    key: str  # short name used in configs and records
+    filename: str  # the file name torch's hub cache uses
+    url: str
+    used_for: str  # the metrics that need it, for the notice
+
+
+INCEPTION = WeightsFile(
+    key="inception",
+    filename="weights-inception-2015-12-05-6726825d.pth",
+    # torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (torch-fidelity 0.3 and 0.4)
+    url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+    "weights-inception-2015-12-05-6726825d.pth",
+    used_for="FID and KID",
+)
+ALEXNET = WeightsFile(
+    key="alexnet",
+    filename="alexnet-owt-7be5be79.pth",
+    # torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url: the backbone of LPIPS (alex)
+    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    used_for="LPIPS",
+)
+WEIGHTS = {w.key: w for w in (INCEPTION, ALEXNET)}
+
+# Hosts found unreachable in this process: each is tried once, not once per evaluation.
+_UNREACHABLE: set[str] = set()
+
+
+def hub_checkpoints_dir() -> Path:
+    """``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME/hub/checkpoints`` by default)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def download_allowed(download: bool | None = True) -> bool:
+    """``download`` unless the environment variable ``IMTRANS_METRICS_DOWNLOAD`` is 0/false/no."""
+    env = os.environ.get("IMTRANS_METRICS_DOWNLOAD", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    return bool(download)
+
+
+def _reachable(url: str, timeout: float = 5.0) -> bool:
+    host = urlparse(url).hostname or ""
+    if host in _UNREACHABLE:
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        _UNREACHABLE.add(host)
+        return False
+
+
+def _download(weights: WeightsFile, target: Path) -> Path | None:
+    if not _reachable(weights.url):
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        print(f"imtrans: downloading {weights.url} to {target}", file=sys.stderr, flush=True)
+        torch.hub.download_url_to_file(weights.url, str(target), progress=False)
+    except Exception as err:  # network errors of every kind: report and go on without
+        log.warning("imtrans: download of %s failed: %s", weights.url, err)
+        _UNREACHABLE.add(urlparse(weights.url).hostname or "")
+        return None
+    return target
+
+
+def candidate_paths(weights: WeightsFile, weights_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Where ``weights`` is looked for, in order."""
+    paths = []
+    if weights_dir:
+        paths.append(Path(weights_dir).expanduser() / weights.filename)
+    paths.append(hub_checkpoints_dir() / weights.filename)
+    return paths
+
+
+def resolve_weights(
+    weights: WeightsFile | str,
+    weights_dir: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Path | None:
+    """The local path of ``weights``, downloading it into the hub cache when allowed; None if absent."""
+    weights = WEIGHTS[weights] if isinstance(weights, str) else weights
+    for path in candidate_paths(weights, weights_dir):
+        if path.is_file():
+            return path
+    if download_allowed(download):
+        return _download(weights, hub_checkpoints_dir() / weights.filename)
+    return None
+
+
+def missing_notice(weights: WeightsFile | str, weights_dir: str | os.PathLike | None = None) -> str:
+    """One line: which metrics are skipped, which file to place, where, and where it comes from."""
+    weights = WEIGHTS[weights] if isinstance(weights, str) else weights
+    places = " or ".join(str(p.parent) for p in candidate_paths(weights, weights_dir))
+    return (
+        f"imtrans: {weights.used_for} skipped: {weights.filename} not found; place it in {places} "
+        f"(from {weights.url}) or set metrics.weights_dir"
+    )

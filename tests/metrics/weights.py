@@ -1,0 +1,65 @@
+"""Random-weight stand-ins of the standard metric weight files, for tests only.
+
+They carry the real file names and layouts, so the real loading code runs offline; the values
+are random (seeded), so only plumbing and agreement with reference implementations can be
+tested, never the published numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
+
+import torch
+from torch import nn
+
+from imtrans.metrics.weights import ALEXNET, INCEPTION
+
+
+def write_inception(path: Path, seed: int = 0) -> Path:
+    """torch-fidelity's Inception state dict with He-initialised convolutions (non-degenerate features)."""
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    with (
+        mock.patch.object(fe, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None),
+    ):
+        net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def write_alexnet(path: Path, seed: int = 0, classifier: bool = False) -> Path:
+    """torchvision's AlexNet state dict, randomly initialised.
+
+    By default only the ``features.*`` entries (10 MB): LPIPS reads nothing else, and the
+    classifier (58 M parameters, 234 MB) would only cost every test session time and disk.
+    """
+    from torchvision.models import alexnet
+
+    torch.manual_seed(seed)
+    net = alexnet() if classifier else alexnet().features
+    state = net.state_dict() if classifier else {f"features.{k}": v for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path
+
+
+def write_all(directory: Path) -> dict[str, Path]:
+    """Both files under ``directory`` (e.g. ``$TORCH_HOME/hub/checkpoints``), written once."""
+    out = {}
+    for weights, writer in ((INCEPTION, write_inception), (ALEXNET, write_alexnet)):
+        path = directory / weights.filename
+        if not path.is_file():
+            tmp = path.with_name(path.name + ".tmp")
+            writer(tmp)
+            tmp.replace(path)
+        out[weights.key] = path
+    return out
