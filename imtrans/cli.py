@@ -1,6 +1,6 @@
 """The ``imtrans`` console script: ``imtrans [run] <hydra overrides>``.
 
-Further subcommands (translate, evaluate, export, check) register in ``SUBCOMMANDS``.
+``imtrans translate|export|check|evaluate ...`` run the other entry points.
 """
 
 from __future__ import annotations
@@ -8,7 +8,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUBCOMMANDS = {"run": "imtrans.run"}
+SUBCOMMANDS = {
+    "run": "imtrans.run",
+    "translate": "imtrans.translate",
+    "export": "imtrans.export",
+    "check": "imtrans.data.check",
+    "evaluate": "imtrans.evaluate",
+}
 
 
 def main() -> None:

@@ -1,0 +1,256 @@
+"""Shared pieces of the inference tools (``imtrans.translate``, ``imtrans.export``, ``imtrans.data.check``).
+
+Loading for inference (:func:`load_for_inference`)
+    A checkpoint or a run directory (``<run>/checkpoints/last.ckpt``) is rebuilt from the config
+    stored in it, as :func:`imtrans.load.load_model` does. Generator EMA weights are expected in
+    the checkpoint's ``state_dict`` under ``ema.<name>.<parameter>`` where ``<name>`` is a key of
+    the method's ``generator_modules()`` (e.g. ``ema.G_A.model.0.conv.weight`` for CycleGAN);
+    when present (and ``ema`` is not ``false``) they replace the raw generator weights.
+
+What sizes a model takes (:func:`size_multiple`, :func:`train_size`)
+    Fully convolutional generators take any H x W divisible by 2**(number of stride-2
+    down-sampling convolutions): 4 for CycleGAN's ResNet generator, 2**num_downs for the U-Nets
+    of pix2pix and BicycleGAN, 2**n_downsample for MUNIT's content encoder. A method may state
+    it as a ``size_multiple`` attribute instead. Encoders with a fixed pooling window (BicycleGAN's
+    ``E``) only take the training crop size, so reference images are resized to it.
+
+Style codes of multimodal methods (:func:`sample_styles`, :func:`encode_styles`)
+    Read through a small adapter over the method's own names, tried in order:
+
+    - sampling ``n`` codes: ``sample_style(n, direction)`` (a proposed generic hook),
+      ``sample_styles(n, like)`` (MUNIT), ``sample_z(n)`` (BicycleGAN);
+    - encoding reference images of the target domain: ``encode_reference(images, direction)``
+      (proposed generic hook), ``encode_style(images, domain)`` (MUNIT), ``encode(images)``
+      (BicycleGAN).
+
+    A method that has none of them can still translate with random styles
+    (``translate(num_samples=S)``) and references (``translate(reference=...)``), but not
+    interpolate between two codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imtrans.load import load_model
+from imtrans.methods.base import DIRECTIONS, TranslationModule
+
+EMA_PREFIX = "ema."
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or ``<run dir>/checkpoints/last.ckpt``; FileNotFoundError otherwise."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint (give a .ckpt file or a run directory)")
+    return path
+
+
+def load_for_inference(
+    path: str | Path, ema: str | bool = "auto", map_location: str | torch.device = "cpu"
+) -> tuple[TranslationModule, bool]:
+    """Rebuild a trained module for inference; returns ``(module in eval mode, EMA used)``.
+
+    ``ema``: ``auto`` uses EMA weights when the checkpoint has them, ``true`` requires them,
+    ``false`` ignores them. The chosen weights are put into the generator modules themselves,
+    so exporting ``generator_modules()`` exports them too.
+    """
+    use = str(ema).lower()
+    if use not in ("auto", "true", "false"):
+        raise ValueError(f"ema: {ema!r} is not one of auto, true, false")
+    ckpt_path = resolve_checkpoint(path)
+    model = load_model(ckpt_path, map_location)
+    if use == "true" and model.ema is None:
+        raise ValueError(
+            f"{ckpt_path}: ema=true but the checkpoint has no '{EMA_PREFIX}<generator>.*' weights"
+        )
+    used = model.ema is not None and use != "false"
+    if used:
+        for name, averaged in model.ema.items():
+            getattr(model, name).load_state_dict(averaged.state_dict())
+    model.ema, model.use_ema = None, False
+    return model, used
+
+
+def run_config(model: TranslationModule) -> dict[str, Any]:
+    """The run config stored with the module (``{}`` when unknown)."""
+    return dict(model.imtrans_config or {})
+
+
+def channels(model: TranslationModule, direction: str) -> tuple[int, int]:
+    """(source, target) channel counts of ``direction`` from the stored data config (default 3)."""
+    data = run_config(model).get("data", {}) or {}
+    nc = {"A": int(data.get("input_nc", 3) or 3), "B": int(data.get("output_nc", 3) or 3)}
+    src, tgt = DIRECTIONS[direction]
+    return nc[src], nc[tgt]
+
+
+def train_size(model: TranslationModule) -> int | None:
+    """The square crop the model was trained on (``data.crop_size`` or ``data.size``), if known."""
+    data = run_config(model).get("data", {}) or {}
+    for key in ("crop_size", "size"):
+        if data.get(key):
+            return int(data[key])
+    return None
+
+
+def _stride2_convs(module: nn.Module) -> int:
+    return sum(1 for m in module.modules() if isinstance(m, nn.Conv2d) and tuple(m.stride) == (2, 2))
+
+
+def size_multiple(model: nn.Module) -> int:
+    """What H and W must be divisible by for the model's generators (see the module docstring)."""
+    explicit = getattr(model, "size_multiple", None)
+    if explicit:
+        return int(explicit)
+    modules = model.generator_modules() if hasattr(model, "generator_modules") else {"": model}
+    result = 1
+    for module in modules.values():
+        if getattr(module, "num_downs", None):
+            downs = int(module.num_downs)
+        elif isinstance(getattr(module, "enc_content", None), nn.Module):
+            # MUNIT/UNIT-style generators: the style encoder pools globally; only the content
+            # path must divide evenly.
+            downs = _stride2_convs(module.enc_content)
+        else:
+            downs = _stride2_convs(module)
+        result = max(result, 2**downs)
+    return result
+
+
+# ---------------------------------------------------------------------- fitting sizes
+def padding_for(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding that makes H and W multiples of ``multiple``, centred."""
+    ph = (-height) % multiple
+    pw = (-width) % multiple
+    return pw // 2, pw - pw // 2, ph // 2, ph - ph // 2
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Pad N x C x H x W symmetrically (reflect, or replicate where reflect cannot) to multiples."""
+    pad = padding_for(x.shape[-2], x.shape[-1], multiple)
+    if not any(pad):
+        return x, pad
+    left, right, top, bottom = pad
+    reflect_ok = max(left, right) < x.shape[-1] and max(top, bottom) < x.shape[-2]
+    return F.pad(x, pad, mode="reflect" if reflect_ok else "replicate"), pad
+
+
+def unpad(y: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    left, right, top, bottom = pad
+    return y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic, antialiased resize of N x C x H x W (or C x H x W) in [-1, 1] to ``size`` = (H, W)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    squeeze = x.dim() == 3
+    x = x[None] if squeeze else x
+    y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
+    return y[0] if squeeze else y
+
+
+# ---------------------------------------------------------------------- style adapter
+def _has(model: nn.Module, name: str) -> bool:
+    """``model`` has method ``name``, and not only as a base-class stub of TranslationModule."""
+    attr = getattr(type(model), name, None)
+    return callable(attr) and attr is not getattr(TranslationModule, name, None)
+
+
+def can_sample_styles(model: nn.Module) -> bool:
+    return any(_has(model, n) for n in ("sample_style", "sample_styles", "sample_z"))
+
+
+def can_encode_styles(model: nn.Module) -> bool:
+    return any(_has(model, n) for n in ("encode_reference", "encode_style", "encode"))
+
+
+def sample_styles(model: TranslationModule, n: int, direction: str) -> torch.Tensor:
+    """``n`` random style codes (n x style_dim) for ``direction``, from torch's global generator."""
+    if _has(model, "sample_style"):
+        return model.sample_style(n, direction)
+    if _has(model, "sample_styles"):
+        return model.sample_styles(n, torch.zeros((), device=model.device))
+    if _has(model, "sample_z"):
+        return model.sample_z(n)
+    raise TypeError(
+        f"{type(model).__name__} exposes no style sampler (sample_style / sample_styles / sample_z)"
+    )
+
+
+def encode_styles(model: TranslationModule, reference: torch.Tensor, direction: str) -> torch.Tensor:
+    """Style codes (N x style_dim) of reference images of ``direction``'s target domain."""
+    reference = reference.to(model.device)
+    with model.inference_mode():
+        if _has(model, "encode_reference"):
+            return model.encode_reference(reference, direction)
+        if _has(model, "encode_style"):
+            return model.encode_style(reference, DIRECTIONS[direction][1])
+        if _has(model, "encode"):
+            return model.encode(reference)
+    raise TypeError(
+        f"{type(model).__name__} exposes no style encoder (encode_reference / encode_style / encode)"
+    )
+
+
+# ---------------------------------------------------------------------- key=value command lines
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+class UsageError(ValueError):
+    """A wrong command line: printed as one line, exit status 2."""
+
+
+def parse_key_values(argv: list[str], spec: dict[str, tuple[type, Any]]) -> dict[str, Any]:
+    """``key=value`` arguments (Hydra-like, without the config tree) against ``spec``.
+
+    ``spec``: ``{key: (type, default)}`` with type ``str``, ``int``, ``float`` or ``bool``
+    (``true/false``, ``1/0``, ``yes/no``); a default of ``...`` marks a required key; ``null`` or
+    ``none`` gives None. Unknown keys, repeated keys and missing required keys raise UsageError.
+    """
+    values: dict[str, Any] = {}
+    for arg in argv:
+        key, sep, raw = arg.partition("=")
+        key = key.strip().lstrip("+")
+        if not sep or not key:
+            raise UsageError(f"{arg!r}: arguments are key=value (keys: {', '.join(spec)})")
+        if key not in spec:
+            raise UsageError(f"unknown key {key!r}; keys: {', '.join(spec)}")
+        if key in values:
+            raise UsageError(f"{key} given twice")
+        kind = spec[key][0]
+        if raw.lower() in ("null", "none", ""):
+            values[key] = None
+        elif kind is bool:
+            if raw.lower() not in _TRUE + _FALSE:
+                raise UsageError(f"{key}={raw}: expected true or false")
+            values[key] = raw.lower() in _TRUE
+        else:
+            try:
+                values[key] = kind(raw)
+            except ValueError:
+                raise UsageError(f"{key}={raw}: expected {kind.__name__}") from None
+    for key, (_, default) in spec.items():
+        if key not in values:
+            if default is ...:
+                raise UsageError(f"{key}=... is required")
+            values[key] = default
+    return values
+
+
+def pick_device(name: str | None) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device={name}: CUDA is not available on this machine")
+    return device

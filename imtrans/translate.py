@@ -1,0 +1,379 @@
+"""Translate your own images with a trained checkpoint.
+
+Usage (``key=value`` arguments, like ``imtrans.run`` but without a config tree)::
+
+    python -m imtrans.translate ckpt=outputs/cyclegan_shapes/<date> input=photos/ output=out/
+    imtrans translate ckpt=run/checkpoints/last.ckpt input='photos/*.jpg' direction=b2a
+    imtrans translate ckpt=run input=edges/ num_samples=6 grid=true seed=1        # multimodal
+    imtrans translate ckpt=run input=edge.png reference=shoe.jpg                   # example-guided
+    imtrans translate ckpt=run input=edge.png interpolate=8 style_from=a.jpg style_to=b.jpg
+
+Keys
+    ``ckpt``         a checkpoint or a run directory (``<run>/checkpoints/last.ckpt``); required
+    ``input``        an image file, a folder (searched recursively) or a glob pattern; required.
+                     Files are picked and read as in training (:mod:`imtrans.data.io`): RGB, L, P,
+                     RGBA (composited on white), 16-bit, ... converted to the source domain's channels.
+    ``output``       output folder (default ``translations``); sub-folders of ``input`` are mirrored
+    ``direction``    ``a2b`` or ``b2a`` (default: the method's first direction)
+    ``num_samples``  outputs per input, S (default 1); multimodal methods draw S style codes once
+                     (seeded) and use code j for sample j of every input
+    ``reference``    an image of the target domain whose style is used (multimodal methods):
+                     the output equals ``module.translate(x, direction, reference=r)``
+    ``seed``         seeds the style codes (and any sampling noise); default 0
+    ``grid``         also write one PNG grid per input: input | S outputs (default false)
+    ``interpolate``  k > 1: instead of plain outputs, write k frames walking linearly from one style
+                     code to another (end points included) as a grid PNG and an animated GIF
+    ``style_from``, ``style_to``  reference images giving the two codes of ``interpolate``
+                     (each one not given is sampled from N(0, I) with ``seed``)
+    ``frame_ms``     GIF frame duration in milliseconds (default 150)
+    ``fit``          how images of any size meet the model: ``pad`` (default) pads symmetrically
+                     (reflection) to the next multiple of what the generator needs and crops the
+                     output back; ``resize`` resizes to the training crop size (bicubic) and resizes
+                     the output back; ``none`` refuses sizes the generator cannot take
+    ``batch_size``   images per forward pass (default 8); images are batched by model input size
+    ``device``       ``auto`` (default: CUDA when available), ``cpu``, ``cuda``, ``cuda:1``
+    ``ema``          ``auto`` (default): the generator EMA weights when the checkpoint has them
+                     (``ema.<generator>.*`` keys, see :mod:`imtrans.inference`); ``true`` / ``false``
+    ``progress``     show a progress bar on stderr (default true)
+
+Output names (all PNG, lossless; ``<stem>`` is the input's file name without extension)
+    ``<stem>_<direction>.png`` (S = 1) or ``<stem>_<direction>_<j>.png`` for j = 0 .. S-1;
+    ``<stem>_<direction>_grid.png`` with ``grid=true``;
+    ``<stem>_<direction>_interp.png`` and ``<stem>_<direction>_interp.gif`` with ``interpolate=k``.
+Every output has the input's width and height.
+
+Exit status: 0 on success, 2 for a wrong command line or an unreadable input (one line naming it).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from imtrans import inference as inf
+from imtrans.callbacks.images import make_grid, to_uint8
+from imtrans.data.errors import DataError
+from imtrans.data.io import is_image_file, list_images, load_photo, photo_to_tensor
+from imtrans.methods.base import TranslationModule
+
+FIT_MODES = ("pad", "resize", "none")
+
+SPEC = {
+    "ckpt": (str, ...),
+    "input": (str, ...),
+    "output": (str, "translations"),
+    "direction": (str, None),
+    "num_samples": (int, 1),
+    "reference": (str, None),
+    "seed": (int, 0),
+    "grid": (bool, False),
+    "interpolate": (int, 0),
+    "style_from": (str, None),
+    "style_to": (str, None),
+    "frame_ms": (int, 150),
+    "fit": (str, "pad"),
+    "batch_size": (int, 8),
+    "device": (str, "auto"),
+    "ema": (str, "auto"),
+    "progress": (bool, True),
+}
+
+
+# ---------------------------------------------------------------------- inputs
+def find_inputs(spec: str | Path) -> list[tuple[Path, Path]]:
+    """``(path, relative name)`` of every image an ``input=`` names: a file, a folder or a glob.
+
+    The relative name (used for outputs) keeps sub-folders of a folder, or of the glob's common
+    parent folder. Raises DataError when nothing is found.
+    """
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return [(path, Path(path.name))]
+    if path.is_dir():
+        return [(p, p.relative_to(path)) for p in list_images(path)]
+    matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if is_image_file(p))
+    matches = [p for p in matches if p.is_file()]
+    if not matches:
+        raise DataError(spec, "no image file matches (give an image, a folder or a glob pattern)")
+    base = Path(os.path.commonpath([str(p.parent) for p in matches]))
+    return [(p, p.relative_to(base)) for p in matches]
+
+
+def load_image(path: Path, nc: int) -> torch.Tensor:
+    """An image file as C x H x W in [-1, 1] with ``nc`` channels (reading rules of imtrans.data.io)."""
+    return photo_to_tensor(load_photo(path, nc))
+
+
+def save_image(image: torch.Tensor, path: Path) -> None:
+    """C x H x W in [-1, 1] (C = 1 or 3) -> PNG (L or RGB)."""
+    array = to_uint8(image.cpu()).permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+
+
+def save_gif(frames: Sequence[torch.Tensor], path: Path, frame_ms: int) -> None:
+    """Frames C x H x W in [-1, 1] -> looping animated GIF (Pillow only, no system codec).
+
+    GIF holds 256 colours per frame, and Pillow merges identical consecutive frames.
+    """
+    images = [Image.fromarray(to_uint8(f.cpu().expand(3, -1, -1)).permute(1, 2, 0).numpy()) for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+
+
+# ---------------------------------------------------------------------- the translator
+@dataclass
+class _Item:
+    path: Path
+    rel: Path
+    image: torch.Tensor  # C x H x W as read
+    model_input: torch.Tensor  # C x H' x W' as the model takes it
+    restore: tuple  # ("pad", (l, r, t, b)) or ("resize", (H, W))
+
+
+@dataclass
+class Result:
+    """What :meth:`Translator.run` wrote; ``outputs[i]`` are the S (or k) outputs of input i."""
+
+    written: list[Path] = field(default_factory=list)
+    inputs: list[Path] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)  # S x C x H x W each, on CPU
+
+
+class Translator:
+    """Translates images with a loaded module; see the module docstring for the options.
+
+    ``keep_outputs=True`` keeps every output tensor in the returned :class:`Result` (tests, notebooks).
+    """
+
+    def __init__(
+        self,
+        model: TranslationModule,
+        *,
+        direction: str | None = None,
+        num_samples: int = 1,
+        reference: Path | None = None,
+        seed: int = 0,
+        grid: bool = False,
+        interpolate: int = 0,
+        style_from: Path | None = None,
+        style_to: Path | None = None,
+        frame_ms: int = 150,
+        fit: str = "pad",
+        batch_size: int = 8,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.direction = direction or model.directions[0]
+        if self.direction not in model.directions:
+            raise inf.UsageError(
+                f"direction={self.direction}: {type(model).__name__} translates {', '.join(model.directions)}"
+            )
+        if fit not in FIT_MODES:
+            raise inf.UsageError(f"fit={fit}: expected one of {', '.join(FIT_MODES)}")
+        if num_samples < 1 or batch_size < 1:
+            raise inf.UsageError("num_samples and batch_size must be at least 1")
+        if interpolate == 1 or interpolate < 0:
+            raise inf.UsageError(f"interpolate={interpolate}: give k >= 2 frames (0 = off)")
+        multimodal = model.is_multimodal
+        if (reference or style_from or style_to or interpolate) and not multimodal:
+            raise inf.UsageError(
+                f"{type(model).__name__} is deterministic: reference, interpolate and style_from/style_to "
+                "need a multimodal method"
+            )
+        if interpolate and reference is not None:
+            raise inf.UsageError("interpolate takes its two styles from style_from / style_to, not reference")
+        self.src_nc, self.tgt_nc = inf.channels(model, self.direction)
+        self.multiple = inf.size_multiple(model)
+        self.train_size = inf.train_size(model)
+        self.num_samples = num_samples
+        self.grid = grid
+        self.interpolate = interpolate
+        self.frame_ms = frame_ms
+        self.fit = fit
+        self.batch_size = batch_size
+        self.progress = progress
+        self.seed = seed
+
+        torch.manual_seed(seed)
+        self.reference = None if reference is None else self.load_reference(reference)
+        self.codes: list[torch.Tensor] | None = None
+        if interpolate:
+            ends = []
+            for ref in (style_from, style_to):
+                if ref is not None:
+                    ends.append(inf.encode_styles(model, self.load_reference(ref), self.direction)[:1])
+                else:
+                    ends.append(inf.sample_styles(model, 1, self.direction))
+            self.codes = [torch.lerp(ends[0], ends[1], t) for t in torch.linspace(0, 1, interpolate).tolist()]
+            self.style_ends = ends
+        elif multimodal and self.reference is None and inf.can_sample_styles(model):
+            self.codes = [inf.sample_styles(model, 1, self.direction) for _ in range(num_samples)]
+
+    # ------------------------------------------------------------------ sizes
+    def load_reference(self, path: Path) -> torch.Tensor:
+        """A reference image of the target domain, 1 x C x h x w at the training size (the style
+        encoders were trained on that size; BicycleGAN's only takes that size)."""
+        ref = load_image(Path(path), self.tgt_nc)
+        if self.train_size is not None:
+            ref = inf.resize(ref, (self.train_size, self.train_size))
+        return ref[None]
+
+    def prepare(self, image: torch.Tensor, path: Path) -> tuple[torch.Tensor, tuple]:
+        """The model's input for an image of any size, and how to restore the output's size."""
+        h, w = image.shape[-2:]
+        if self.fit == "resize" and self.train_size is not None:
+            resized = inf.resize(image, (self.train_size, self.train_size))
+            padded, pad = inf.pad_to_multiple(resized[None], self.multiple)
+            return padded[0], ("resize", (h, w), pad)
+        if self.fit == "none" and (h % self.multiple or w % self.multiple):
+            raise DataError(
+                path,
+                f"image is {w}x{h}; the generator needs sides divisible by {self.multiple} "
+                "(use fit=pad or fit=resize)",
+            )
+        padded, pad = inf.pad_to_multiple(image[None], self.multiple)
+        return padded[0], ("pad", (h, w), pad)
+
+    @staticmethod
+    def restore(y: torch.Tensor, how: tuple) -> torch.Tensor:
+        """Model output (... x C x H' x W') back to the input's size."""
+        kind, size, pad = how
+        y = inf.unpad(y, pad)
+        return inf.resize(y, size) if kind == "resize" else y
+
+    # ------------------------------------------------------------------ translation
+    def translate_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H' x W' -> N x S x C' x H' x W' (S = num_samples, or k frames)."""
+        m, d = self.model, self.direction
+        n = x.shape[0]
+        if self.codes is not None:
+            outs = [m.translate(x, d, style=code.expand(n, -1)) for code in self.codes]
+            return torch.stack(outs, 1)
+        if self.reference is not None:
+            ref = self.reference.expand(n, -1, -1, -1)
+            out = m.translate(x, d, reference=ref, num_samples=self.num_samples)
+        else:
+            out = m.translate(x, d, num_samples=self.num_samples)
+        return out[:, None] if self.num_samples == 1 else out
+
+    def _batches(self, items: Iterator[_Item]) -> Iterator[list[_Item]]:
+        """Batches of up to ``batch_size`` items of equal model input size, in input order per size."""
+        pending: dict[tuple, list[_Item]] = {}
+        for item in items:
+            group = pending.setdefault(tuple(item.model_input.shape), [])
+            group.append(item)
+            if len(group) == self.batch_size:
+                yield pending.pop(tuple(item.model_input.shape))
+        yield from pending.values()
+
+    def run(self, inputs: Sequence[tuple[Path, Path]], output: Path, keep_outputs: bool = False) -> Result:
+        """Translate ``inputs`` (from :func:`find_inputs`) and write the files under ``output``."""
+        output = Path(output)
+        result = Result()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(inputs), unit="img", desc=f"translate {self.direction}", file=sys.stderr)
+
+        def items() -> Iterator[_Item]:
+            for path, rel in inputs:
+                image = load_image(path, self.src_nc)
+                model_input, how = self.prepare(image, path)
+                yield _Item(path, rel, image, model_input, how)
+
+        torch.manual_seed(self.seed)  # sampling noise of methods without explicit codes
+        for batch in self._batches(items()):
+            x = torch.stack([item.model_input for item in batch])
+            out = self.translate_batch(x).cpu()
+            for item, y in zip(batch, out):
+                y = self.restore(y, item.restore)
+                result.written += self._write(item, y, output)
+                result.inputs.append(item.path)
+                if keep_outputs:
+                    result.outputs.append(y)
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        return result
+
+    def _write(self, item: _Item, y: torch.Tensor, output: Path) -> list[Path]:
+        base = output / item.rel.parent / f"{item.rel.stem}_{self.direction}"
+        written = []
+        if self.interpolate:
+            grid_path, gif_path = Path(f"{base}_interp.png"), Path(f"{base}_interp.gif")
+            self._save_grid([item.image, *y], grid_path)
+            save_gif(list(y), gif_path, self.frame_ms)
+            return [grid_path, gif_path]
+        names = [Path(f"{base}.png")] if len(y) == 1 else [Path(f"{base}_{j}.png") for j in range(len(y))]
+        for image, path in zip(y, names):
+            save_image(image, path)
+            written.append(path)
+        if self.grid:
+            grid_path = Path(f"{base}_grid.png")
+            self._save_grid([item.image, *y], grid_path)
+            written.append(grid_path)
+        return written
+
+    @staticmethod
+    def _save_grid(cells: list[torch.Tensor], path: Path) -> None:
+        grid = make_grid([list(cells)])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)
+
+
+# ---------------------------------------------------------------------- command line
+def translate(argv: list[str] | None = None) -> Result:
+    """Run the command line ``argv`` (``key=value`` strings); returns what was written."""
+    args = inf.parse_key_values(list(sys.argv[1:] if argv is None else argv), SPEC)
+    device = inf.pick_device(args["device"])
+    model, used_ema = inf.load_for_inference(args["ckpt"], ema=args["ema"])
+    model.to(device)
+    paths = {k: None if args[k] is None else Path(args[k]) for k in ("reference", "style_from", "style_to")}
+    translator = Translator(
+        model,
+        direction=args["direction"],
+        num_samples=args["num_samples"],
+        seed=args["seed"],
+        grid=args["grid"],
+        interpolate=args["interpolate"],
+        frame_ms=args["frame_ms"],
+        fit=args["fit"],
+        batch_size=args["batch_size"],
+        progress=args["progress"],
+        **paths,
+    )
+    inputs = find_inputs(args["input"])
+    result = translator.run(inputs, Path(args["output"]))
+    what = f"{args['interpolate']} frames" if args["interpolate"] else f"{translator.num_samples} output(s)"
+    print(
+        f"imtrans: translated {len(result.inputs)} image(s) {translator.direction}, {what} each, "
+        f"{type(model).__name__} on {device} ({'EMA' if used_ema else 'raw'} generator weights, "
+        f"fit={translator.fit}, sides multiple of {translator.multiple}); "
+        f"{len(result.written)} file(s) in {args['output']}"
+    )
+    return result
+
+
+def main() -> None:
+    if any(a in ("-h", "--help", "help") for a in sys.argv[1:]):
+        print(__doc__)
+        return
+    try:
+        translate()
+    except (ValueError, FileNotFoundError) as err:  # UsageError, DataError, a wrong checkpoint
+        print(f"imtrans translate: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
