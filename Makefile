@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing imtrans and its pinned dependencies into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[metrics,dev]" \
+	@$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[metrics,dev,cluster]" \
 		> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
 	touch $(STAMP)
 

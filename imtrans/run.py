@@ -70,7 +70,7 @@ def _scalar_metrics(metrics: dict) -> dict[str, float]:
     return out
 
 
-def _resync_csv_loggers(loggers: list) -> None:
+def _resync_csv_loggers(trainer: L.Trainer, loggers: list) -> None:
     """Let a CSVLogger append to the file its DDP workers wrote.
 
     With the fork/spawn launchers training runs in child processes; the parent's CSVLogger
@@ -80,6 +80,8 @@ def _resync_csv_loggers(loggers: list) -> None:
     """
     from lightning.pytorch.loggers import CSVLogger
 
+    if not trainer.is_global_zero:  # other ranks hold a dummy writer and never write
+        return
     for logger in loggers:
         if isinstance(logger, CSVLogger):
             writer = logger.experiment
@@ -158,7 +160,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
             f"imtrans: stopped by Ctrl-C at iteration {model.iteration}; resume with ckpt_path={_last_ckpt(callbacks)}"
         )
     elif "test" in cfg.task:
-        _resync_csv_loggers(loggers)
+        _resync_csv_loggers(trainer, loggers)
         ckpt = cfg.ckpt_path if cfg.task == "test" else None
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     results.update(_scalar_metrics(trainer.callback_metrics))

@@ -39,7 +39,16 @@ TINY = {
     ],
     "pix2pix": ["model.generator.ngf=8", "model.discriminator.ndf=8", "model.discriminator.n_layers=2"],
     "bicyclegan": ["model.generator.ngf=4", "model.discriminator.ndf=4", "model.encoder.ndf=4"],
+    "munit": [
+        "model.generator.dim=4",
+        "model.generator.n_res=1",
+        "model.generator.mlp_dim=16",
+        "model.discriminator.dim=4",
+        "model.discriminator.n_layer=2",
+        "model.discriminator.num_scales=2",
+    ],
 }
+TINY["unit"] = [o for o in TINY["munit"] if "mlp_dim" not in o]
 # Image size of the tiny runs: BicycleGAN's z-U-Net needs at least 6 levels (64 px).
 SIZE = {"bicyclegan": 64}
 

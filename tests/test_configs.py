@@ -68,3 +68,16 @@ def test_experiment_overrides_top_level_keys():
     assert (cfg.iters, cfg.name) == (2500, "quickstart")
     assert cfg.model.generator.ngf == 16 and cfg.model.scheduler is None
     assert cfg.hydra.runtime.choices.logger == "csv"
+
+
+def test_cluster_presets():
+    slurm = compose_config(
+        ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"]
+    )
+    launcher = slurm.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    # one task per GPU, so Lightning finds SLURM's processes and does not spawn its own
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert compose_config(["hydra/launcher=local"]).hydra.launcher._target_.endswith("LocalLauncher")
+    tune = compose_config(["hydra/sweeper=tune", "optimized_metric=val/a2b/fid"]).hydra.sweeper
+    assert tune._target_.endswith("OptunaSweeper") and tune.direction == "minimize"

@@ -144,6 +144,12 @@ def test_acceptance_commands(args, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["iteration"] == 4
     assert "metrics.json" in res.stdout + res.stderr
     assert list((run / "wandb").glob("offline-run-*/files")), "W&B offline run folder missing"
+    # the sample grids reach the W&B media panel as real (uint8, non-black) images
+    panels = list((run / "wandb").glob("offline-run-*/files/media/images/*.png"))
+    assert panels, "no image panel in the W&B run"
+    for panel in panels:
+        pixels = torch.tensor(list(Image.open(panel).convert("L").getdata()), dtype=torch.float32)
+        assert pixels.mean() > 20 and pixels.std() > 5, panel
 
 
 def test_bad_data_fails_before_training_with_one_line(tmp_path):

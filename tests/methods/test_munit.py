@@ -17,17 +17,10 @@ from omegaconf import OmegaConf
 from imtrans.losses import weighted_sum
 from imtrans.losses.perceptual import VGG16_FILE, MissingWeightsError, vgg16_features
 from imtrans.run import train
-from tests.helpers import compose_config
+from tests.helpers import TINY, compose_config
 
 CONF = Path(__file__).resolve().parents[2] / "imtrans" / "conf"
-TINY_MUNIT = [
-    "model.generator.dim=4",
-    "model.generator.n_res=1",
-    "model.generator.mlp_dim=16",
-    "model.discriminator.dim=4",
-    "model.discriminator.n_layer=2",
-    "model.discriminator.num_scales=2",
-]
+TINY_MUNIT = TINY["munit"]
 MUNIT_G_TERMS = {
     "gan_a",
     "gan_b",
@@ -41,7 +34,7 @@ MUNIT_G_TERMS = {
 
 
 def tiny_model(name="munit", extra=(), size=32):
-    tiny = TINY_MUNIT if name == "munit" else [o for o in TINY_MUNIT if "mlp_dim" not in o]
+    tiny = TINY[name]
     cfg = compose_config([f"model={name}", "data=shapes", f"data.size={size}", *tiny, *extra])
     return hydra.utils.instantiate(cfg.model)
 
