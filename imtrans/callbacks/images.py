@@ -48,14 +48,15 @@ def translation_grid(module, batch: dict, num_samples: int = 1) -> torch.Tensor:
         getattr(getattr(module.trainer, "datamodule", None), "paired", False) if module._trainer else False
     )
     for direction in module.directions:
-        src, tgt = DIRECTIONS[direction]
-        if src not in batch:
+        _, tgt = DIRECTIONS[direction]
+        found = module.grid_inputs(batch, direction)
+        if found is None:
             continue
-        x = batch[src].to(module.device)
+        x, shown = found
         out = module.translate(x, direction, num_samples=num_samples)
         out = out[:, None] if num_samples == 1 else out
-        for i in range(x.shape[0]):
-            cells = [x[i], *out[i]]
+        for i in range(shown.shape[0]):
+            cells = [shown[i], *out[i]]
             if paired and tgt in batch:
                 cells.append(batch[tgt][i])
             if len(rows) <= i:
@@ -98,7 +99,11 @@ class SampleGrid(L.Callback):
         batch = self._fixed(trainer)
         if batch is None:
             return None
-        grid = translation_grid(module, batch, self.num_styles if module.is_multimodal else 1)
+        # A forked random stream: drawing sample styles never shifts the training's.
+        with torch.random.fork_rng(
+            devices=[module.device.index or 0] if module.device.type == "cuda" else []
+        ):
+            grid = translation_grid(module, batch, self.num_styles if module.is_multimodal else 1)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         path = self.dirpath / f"{name}.png"
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(path)

@@ -23,6 +23,7 @@ from .datasets import DomainsDataset, LabelDataset, PairedDataset, SideBySideDat
 from .errors import DataError
 from .io import VERIFY_LEVELS
 from .layouts import SPLITS
+from .resumable import PositionSeeded, ResumableSampler
 from .shapes import BASE_SIZE, ShapesDataset
 from .sources import DATASETS
 from .transforms import SpatialTransform
@@ -77,6 +78,7 @@ class TranslationDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.verify = verify
         self._datasets: dict[tuple[str, bool], Dataset] = {}
+        self._resume: dict | None = None
 
     @property
     def domains(self) -> list[str]:
@@ -108,20 +110,40 @@ class TranslationDataModule(L.LightningDataModule):
             self.dataset(split, augment=split == "train")
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        sampler = None
+        if train:
+            # Order and augmentation depend on (seed, epoch, position) only: resumable exactly.
+            sampler = ResumableSampler(dataset, seed=self.seed)
+            if self._resume is not None:
+                sampler.start = self._resume["batches"] * self.batch_size
+                self._resume = None
+            dataset = PositionSeeded(dataset, self.seed)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=sampler,
             drop_last=train and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
-            # Seeds the shuffle and the workers' base seed, independent of other RNG consumers.
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
         )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train", augment=True), train=True)
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: how far into its epoch training got (batches of this rank)."""
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return {}
+        return {
+            "epoch": trainer.current_epoch,
+            "batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """On resume: the next training epoch starts where the checkpointed one stopped."""
+        self._resume = state if state else None
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("val"), train=False)

@@ -17,16 +17,41 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
 from imtrans.losses import weighted_sum
 
 DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
+
+
+def _rng_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+
+
+def _get_rng_states() -> dict:
+    # numpy's state as tensors and numbers: checkpoints load with ``weights_only=True``.
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached))
+    states = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
+    if torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -95,6 +120,7 @@ class TranslationModule(L.LightningModule):
         #: the resolved run config, set by ``imtrans.run`` and stored in checkpoints so
         #: ``imtrans.load_model`` can rebuild the module without the config files.
         self.imtrans_config: dict | None = None
+        self._pending_rng: dict | None = None
 
     # ------------------------------------------------------------------ to implement
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
@@ -203,6 +229,9 @@ class TranslationModule(L.LightningModule):
         return total
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
+        if self._pending_rng is not None:  # first iteration after a resume
+            _set_rng_states(self._pending_rng)
+            self._pending_rng = None
         # Counted at the start, so that during training_step and in every callback's
         # on_train_batch_end ``iteration`` includes the batch being trained on.
         self._iteration += 1
@@ -302,6 +331,15 @@ class TranslationModule(L.LightningModule):
             outs = [self.generate(x, direction, style) for _ in range(num_samples)]
         return outs[0] if num_samples == 1 else torch.stack(outs, 1)
 
+    def grid_inputs(self, batch: Mapping[str, Any], direction: str) -> tuple[Any, torch.Tensor] | None:
+        """(what ``translate`` takes, the N x C x H x W image in [-1, 1] a sample grid shows as
+        the input) for ``direction`` in ``batch``, or None when the batch lacks its source.
+        Methods whose input is not an image (pix2pixHD's label maps) override it."""
+        src, _ = DIRECTIONS[direction]
+        if src not in batch:
+            return None
+        return batch[src], batch[src]
+
     # ------------------------------------------------------------------ evaluation
     def evaluation_metrics(self, batch: Mapping[str, Any], direction: str, fake: torch.Tensor) -> dict:
         """Cheap per-batch scores logged under ``val/`` and ``test/``.
@@ -319,6 +357,11 @@ class TranslationModule(L.LightningModule):
         return {"l1": (fake - target).abs().mean(), "psnr": (10 * torch.log10(1.0 / mse01)).mean()}
 
     def _evaluate(self, batch: Mapping[str, Any], stage: str) -> None:
+        # A forked random stream: evaluation (dropout, sampled styles) never shifts training's.
+        with torch.random.fork_rng(devices=_rng_devices()):
+            self._evaluate_directions(batch, stage)
+
+    def _evaluate_directions(self, batch: Mapping[str, Any], stage: str) -> None:
         for direction in self.directions:
             src, _ = DIRECTIONS[direction]
             if src not in batch:
@@ -343,6 +386,10 @@ class TranslationModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.imtrans_config is not None:
             checkpoint["imtrans_config"] = self.imtrans_config
+        # The random streams as the next iteration will find them (sampling, validation and
+        # data loading draw from forked streams, so nothing else changes them before it).
+        checkpoint["rng_states"] = _get_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.imtrans_config = checkpoint.get("imtrans_config", self.imtrans_config)
+        self._pending_rng = checkpoint.get("rng_states")
