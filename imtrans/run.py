@@ -106,6 +106,25 @@ def _metrics_callback(cfg: DictConfig, callbacks: list) -> L.Callback | None:
     return callback
 
 
+def resolve_ckpt_path(ckpt_path: str | None, out_dir: Path) -> str | None:
+    """``ckpt_path=auto``: this run directory's ``checkpoints/last.ckpt`` if it has one (a
+    requeued SLURM job, a fixed ``hydra.run.dir``), else the newest ``last.ckpt`` among the
+    sibling runs of the same name (``outputs/<name>/*``), else None (a fresh start)."""
+    if ckpt_path != "auto":
+        return ckpt_path
+    own = out_dir / "checkpoints" / "last.ckpt"
+    candidates = (
+        [own]
+        if own.is_file()
+        else sorted(out_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    )
+    if not candidates:
+        print(f"imtrans: ckpt_path=auto: no last.ckpt under {out_dir.parent}; starting afresh")
+        return None
+    print(f"imtrans: ckpt_path=auto: resuming from {candidates[-1]}")
+    return str(candidates[-1])
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
     """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
 
@@ -116,9 +135,10 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
     os.environ.setdefault("WANDB_MODE", "offline")
     if cfg.task not in ("fit", "test", "fit+test"):
         raise ValueError(f"task must be fit, test or fit+test, got {cfg.task!r}")
-    if cfg.task == "test" and not cfg.ckpt_path:
-        raise ValueError("task=test needs ckpt_path=<checkpoint>")
     out_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, out_dir)
+    if cfg.task == "test" and not ckpt_path:
+        raise ValueError("task=test needs ckpt_path=<checkpoint>")
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -147,7 +167,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
 
     start = time.time()
     if "fit" in cfg.task:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
     if "fit" in cfg.task:
@@ -161,7 +181,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
         )
     elif "test" in cfg.task:
         _resync_csv_loggers(trainer, loggers)
-        ckpt = cfg.ckpt_path if cfg.task == "test" else None
+        ckpt = ckpt_path if cfg.task == "test" else None
         trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
     results.update(_scalar_metrics(trainer.callback_metrics))
     results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
@@ -170,6 +190,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
 
     if trainer.is_global_zero:
         _write_json(out_dir / "metrics.json", results)
+        _wandb_summary(loggers, results)
         print(_summary(out_dir, results), flush=True)
     metric = cfg.get("optimized_metric")
     if metric:
@@ -179,6 +200,17 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
             raise KeyError(f"optimized_metric={metric!r} was not computed; computed: {sorted(results)}")
         return float(results[metric])
     return None
+
+
+def _wandb_summary(loggers: list, results: dict) -> None:
+    """The final scores in the W&B run's summary (what its run table shows)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update(
+                {k: v for k, v in results.items() if isinstance(v, (int, float))}
+            )
 
 
 def _last_ckpt(callbacks: list) -> str | None:

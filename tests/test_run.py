@@ -144,8 +144,12 @@ def test_acceptance_commands(args, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["iteration"] == 4
     assert "metrics.json" in res.stdout + res.stderr
     assert list((run / "wandb").glob("offline-run-*/files")), "W&B offline run folder missing"
+    # the final scores are in the W&B run's summary: an offline run keeps it in its record
+    # file, where only the summary update carries the metrics.json key `fit_seconds`
+    record = next((run / "wandb").glob("offline-run-*/run-*.wandb")).read_bytes()
+    assert b"fit_seconds" in record
     # the sample grids reach the W&B media panel as real (uint8, non-black) images
-    panels = list((run / "wandb").glob("offline-run-*/files/media/images/*.png"))
+    panels = list((run / "wandb").glob("offline-run-*/files/media/images/**/*.png"))
     assert panels, "no image panel in the W&B run"
     for panel in panels:
         pixels = torch.tensor(list(Image.open(panel).convert("L").getdata()), dtype=torch.float32)

@@ -75,8 +75,8 @@ def log_image(trainer: L.Trainer, key: str, image: torch.Tensor, step: int) -> N
 
 
 class SampleGrid(L.Callback):
-    """Writes ``<dirpath>/iter_<k>.png`` every ``every_n_iters`` iterations and at the end of
-    training, and ``<dirpath>/test.png`` after testing, from the datamodule's fixed inputs
+    """Writes ``<dirpath>/iter_<k>.png`` every ``every_n_iters`` iterations, after each
+    validation during fit and at the end of training, and ``<dirpath>/test.png`` after testing, from the datamodule's fixed inputs
     (``datamodule.fixed_batch()``, the first images of the validation split). Multimodal
     methods show ``num_styles`` outputs per input.
     """
@@ -115,6 +115,16 @@ class SampleGrid(L.Callback):
         if self.every_n_iters and it % self.every_n_iters == 0:
             self.write(trainer, module, f"iter_{it:07d}")
             self._last_written = it
+
+    def on_validation_end(self, trainer, module):
+        # each validation during fit shows the fixed inputs too
+        if (
+            trainer.state.fn == "fit"
+            and not trainer.sanity_checking
+            and module.iteration != self._last_written
+        ):
+            self.write(trainer, module, f"iter_{module.iteration:07d}")
+            self._last_written = module.iteration
 
     def on_train_end(self, trainer, module):
         if module.iteration != self._last_written:

@@ -237,6 +237,8 @@ class TranslationModule(L.LightningModule):
         self._iteration += 1
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # the progress bar shows the run's iteration (the epoch's batch index restarts)
+        self.log("it", float(self.iteration), prog_bar=True, logger=False, on_step=True, on_epoch=False)
         if self.scheduler_interval == "iteration":
             self._step_schedulers()
 

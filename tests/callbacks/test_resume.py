@@ -59,3 +59,15 @@ def test_resume_is_bit_exact(model, data, tmp_path):
     for opt_a, opt_b in zip(whole_ckpt["optimizer_states"], resumed_ckpt["optimizer_states"]):
         for sa, sb in zip(opt_a["state"].values(), opt_b["state"].values()):
             assert all(torch.equal(sa[k], sb[k]) for k in sa if torch.is_tensor(sa[k]))
+
+
+def test_ckpt_path_auto(tmp_path, capsys):
+    first, resumed = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    _run("cyclegan", "shapes", first, iters=4)
+    # the same run directory (a requeued job): its own last.ckpt
+    losses, ckpt = _run("cyclegan", "shapes", first, iters=6, ckpt="auto")
+    assert sorted(losses) == [5, 6] and ckpt["state_dict"]["_iteration"].item() == 6
+    # a new run directory beside it: the newest last.ckpt of the sibling runs
+    losses, _ = _run("cyclegan", "shapes", resumed, iters=8, ckpt="auto")
+    assert sorted(losses) == [7, 8]
+    assert f"resuming from {first / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().out
