@@ -69,3 +69,25 @@ def tiny_run_overrides(model: str, data: str, iters: int = 4, extra: list[str] |
         *TINY[model],
         *(extra or []),
     ]
+
+
+def train_one_step(model, batch) -> None:
+    """One ``training_step`` outside a Trainer (manual optimisation needs a few stubs):
+    optimizers from ``configure_optimizers``, logging switched off."""
+    import lightning as L
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.strategy.connect(model)
+    trainer.strategy._lightning_optimizers = None
+    model.trainer = trainer
+    opts = model.configure_optimizers()
+    trainer.strategy.optimizers = opts[0] if isinstance(opts, tuple) else opts
+    model.log_dict = lambda *a, **k: None
+    model.training_step(batch, 0)

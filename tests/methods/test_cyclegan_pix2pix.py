@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from imtrans.losses import weighted_sum
-from tests.helpers import TINY, compose_config
+from tests.helpers import TINY, compose_config, train_one_step
 
 
 def _model(name: str, data: str):
@@ -95,28 +95,6 @@ class _Recorder:
         return hook
 
 
-def _one_step(model, batch):
-    """Run one training_step outside a Trainer (manual optimisation needs a few stubs)."""
-    import lightning as L
-
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.strategy.connect(model)
-    trainer.strategy._lightning_optimizers = None
-    model.trainer = trainer
-    opts = model.configure_optimizers()
-    opts = opts[0] if isinstance(opts, tuple) else opts
-    trainer.strategy.optimizers = opts
-    model.log_dict = lambda *a, **k: None
-    model.training_step(batch, 0)
-
-
 @pytest.mark.parametrize(
     ("name", "data", "order", "gen_calls"),
     [
@@ -131,7 +109,7 @@ def test_update_order_and_single_translation(name, data, order, gen_calls):
     model = _model(name, data)
     rec = _Recorder(model, list(gen_calls))
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    _one_step(model, _batch())
+    train_one_step(model, _batch())
     assert rec.order == order
     assert rec.calls == gen_calls
     changed = [

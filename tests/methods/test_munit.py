@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from imtrans.losses import weighted_sum
 from imtrans.losses.perceptual import VGG16_FILE, MissingWeightsError, vgg16_features
 from imtrans.run import train
-from tests.helpers import TINY, compose_config
+from tests.helpers import TINY, compose_config, train_one_step
 
 CONF = Path(__file__).resolve().parents[2] / "imtrans" / "conf"
 TINY_MUNIT = TINY["munit"]
@@ -45,26 +45,6 @@ def fixed_batch(seed=0, n=2, size=32):
         "A": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
         "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
     }
-
-
-def one_step(model, batch):
-    """One ``training_step`` outside a Trainer (manual optimisation needs a few stubs)."""
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.strategy.connect(model)
-    trainer.strategy._lightning_optimizers = None
-    model.trainer = trainer
-    opts = model.configure_optimizers()
-    opts = opts[0] if isinstance(opts, tuple) else opts
-    trainer.strategy.optimizers = opts
-    model.log_dict = lambda *a, **k: None
-    model.training_step(batch, 0)
 
 
 def lsgan(scores, target):
@@ -276,7 +256,7 @@ def test_update_order_and_translation_passes(reuse, loss, dec_calls, content_cal
     model = tiny_model(extra=[f"loss={loss}", f"model.reuse_translations={str(reuse).lower()}"])
     spy = Spy(model, ["gen_a.dec", "gen_a.enc_content", "gen_a.enc_style"])
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    one_step(model, fixed_batch())
+    train_one_step(model, fixed_batch())
     assert spy.order == ["D", "G"]  # official: dis_update, then gen_update
     assert spy.calls["gen_a.dec"] == dec_calls and spy.calls["gen_a.enc_content"] == content_calls
     # dis_a sees: fake (D step), real (D step), fake (G step)
