@@ -42,7 +42,10 @@ def make_grid(rows: list[list[torch.Tensor]], pad: int = 2) -> torch.Tensor:
 def translation_grid(module, batch: dict, num_samples: int = 1) -> torch.Tensor:
     """One row per fixed input: for each direction the module supports, the input, its
     ``num_samples`` outputs and, for paired data, the target. Directions sit side by side.
-    Returns uint8 3 x H x W."""
+    Returns uint8 3 x H x W. A module with a ``sample_grid(batch, num_samples)`` method (e.g.
+    multi-domain DRIT++, whose batches are ``{"image", "domain"}``) draws its own grid."""
+    if hasattr(module, "sample_grid"):
+        return module.sample_grid(batch, num_samples)
     rows: list[list[torch.Tensor]] = []
     paired = (
         getattr(getattr(module.trainer, "datamodule", None), "paired", False) if module._trainer else False

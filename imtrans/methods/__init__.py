@@ -3,8 +3,10 @@
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.bicyclegan import BicycleGAN
 from imtrans.methods.cyclegan import CycleGAN
+from imtrans.methods.drit import DRIT
+from imtrans.methods.drit_multi import DRITMulti
 from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
 from imtrans.methods.unit import UNIT
 
-__all__ = ["BicycleGAN", "CycleGAN", "Pix2Pix", "TranslationModule", "MUNIT", "UNIT"]
+__all__ = ["DRIT", "MUNIT", "UNIT", "BicycleGAN", "CycleGAN", "DRITMulti", "Pix2Pix", "TranslationModule"]

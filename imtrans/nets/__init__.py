@@ -1,6 +1,7 @@
 """Shared network building blocks and the generators/discriminators built from them."""
 
 from imtrans.nets.discriminators import MultiScalePatchGAN, NLayerDiscriminator
+from imtrans.nets.drit import ContentDis, ContentEncoder, MultiScaleDis, drit_init
 from imtrans.nets.encoders import ResnetEncoder
 from imtrans.nets.generators import ResnetGenerator, UnetGenerator, UnetZGenerator
 from imtrans.nets.init import init_weights
@@ -14,6 +15,10 @@ from imtrans.nets.munit import (
 )
 
 __all__ = [
+    "ContentDis",
+    "ContentEncoder",
+    "MultiScaleDis",
+    "drit_init",
     "MultiScalePatchGAN",
     "ResnetEncoder",
     "UnetZGenerator",
