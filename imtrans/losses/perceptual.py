@@ -50,6 +50,50 @@ def vgg16_features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _load_features(
+    name: str,
+    file_name: str,
+    url: str,
+    features: nn.Sequential,
+    file: Path,
+    in_cache: bool,
+    download: bool,
+    only: int | None = None,
+) -> nn.Sequential:
+    """Load the ``features.*`` entries of a torchvision VGG state dict at ``file`` into ``features``.
+
+    A missing file is fetched from ``url`` into the hub cache when ``download`` and ``in_cache``
+    (no explicit path was given); otherwise, or when that fails, :class:`MissingWeightsError`
+    names the file to place. ``only``: the first ``only`` layers are needed (keys of later
+    layers may be absent from the file).
+    """
+    if not file.is_file():
+        fetched = False
+        if download and in_cache:
+            try:
+                torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True)
+                fetched = file.is_file()
+            except Exception:  # noqa: BLE001 - any network failure means: place the file
+                fetched = False
+        if not fetched:
+            raise MissingWeightsError(
+                f"{name} weights not found: place torchvision's {file_name} at {file} "
+                f"(from {url}) or set loss.vgg.path"
+            )
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    needed = set(features.state_dict())
+    if only is not None:
+        needed = {k for k in needed if int(k.split(".")[0]) < only}
+    missing = needed - set(wanted)
+    if missing:
+        raise ValueError(
+            f"{file}: not a torchvision {name} state dict (missing features.{sorted(missing)[0]})"
+        )
+    features.load_state_dict({k: v for k, v in wanted.items() if k in needed}, strict=only is None)
+    return features
+
+
 def vgg16_weights_path(path: str | Path | None = None) -> Path:
     """``path`` if given, else ``$TORCH_HOME/hub/checkpoints/vgg16-397923af.pth``."""
     if path is not None:
@@ -65,29 +109,9 @@ def load_vgg16_relu5_3(path: str | Path | None = None, download: bool = False) -
     download.pytorch.org into the hub cache; otherwise, or when that fails, one line names
     the file to place (:class:`MissingWeightsError`).
     """
-    file = vgg16_weights_path(path)
-    if not file.is_file():
-        fetched = False
-        if download and path is None:
-            try:
-                torch.hub.load_state_dict_from_url(VGG16_URL, progress=False, check_hash=True)
-                fetched = file.is_file()
-            except Exception:  # noqa: BLE001 - any network failure means: place the file
-                fetched = False
-        if not fetched:
-            raise MissingWeightsError(
-                f"VGG16 weights not found: place torchvision's {VGG16_FILE} at {file} "
-                f"(from {VGG16_URL}) or set loss.vgg.path"
-            )
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    features = vgg16_features()
-    wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-    missing = set(features.state_dict()) - set(wanted)
-    if missing:
-        raise ValueError(
-            f"{file}: not a torchvision VGG16 state dict (missing features.{sorted(missing)[0]})"
-        )
-    features.load_state_dict(wanted)
+    features = _load_features(
+        "VGG16", VGG16_FILE, VGG16_URL, vgg16_features(), vgg16_weights_path(path), path is None, download
+    )
     net = nn.Sequential(*[features[i] for i in _OFFICIAL_LAYERS]).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -125,3 +149,96 @@ class DomainInvariantPerceptualLoss(nn.Module):
 
     def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.features(img).float(), self.features(target).float())
+
+
+# ---------------------------------------------------------------------------------------------
+# pix2pixHD's perceptual loss: VGG19 relu1_1 ... relu5_1, L1, weights 1/32 ... 1
+# ---------------------------------------------------------------------------------------------
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
+#: torchvision ``vgg19().features`` slices ending at relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
+VGG19_SLICES = ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))
+VGG19_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def vgg19_features() -> nn.Sequential:
+    """torchvision's ``vgg19().features`` layout (its ``features.*`` keys load), no classifier."""
+    layers: list[nn.Module] = []
+    in_ch = 3
+    cfg = (64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4, "M")
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=True)]
+            in_ch = v
+    return nn.Sequential(*layers)
+
+
+def vgg19_weights_path(path: str | Path | None = None) -> Path:
+    """``path`` if given, else ``$TORCH_HOME/hub/checkpoints/vgg19-dcbb9e9d.pth``."""
+    if path is not None:
+        return Path(path).expanduser()
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+
+
+def load_vgg19_relu5_1(path: str | Path | None = None, download: bool = False) -> nn.ModuleList:
+    """The frozen VGG19 up to relu5_1 as 5 slices (12,944,960 weights), in eval mode.
+
+    The file is a torchvision VGG19 state dict; only ``features.0`` ... ``features.28`` are
+    needed. Missing file: fetched with ``download`` into the hub cache when the machine can,
+    else one line names the file to place (:class:`MissingWeightsError`).
+    """
+    end = VGG19_SLICES[-1][1]
+    features = _load_features(
+        "VGG19",
+        VGG19_FILE,
+        VGG19_URL,
+        vgg19_features(),
+        vgg19_weights_path(path),
+        path is None,
+        download,
+        end,
+    )
+    net = nn.ModuleList(nn.Sequential(*[features[i] for i in range(a, b)]) for a, b in VGG19_SLICES).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class VGG19PerceptualLoss(nn.Module):
+    """pix2pixHD's ``VGGLoss``: ``sum_k w_k * L1(vgg_k(img), vgg_k(target).detach())`` over
+    relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 with ``w = (1/32, 1/16, 1/8, 1/4, 1)``.
+
+    Images are fed as they are, N x 3 x H x W in [-1, 1], **without** ImageNet normalisation
+    (as the official code). The method's loss weight multiplies the sum (lambda_feat 10). As
+    for the VGG16 loss, the frozen network is not a registered submodule: it stays out of
+    the method's state dict and optimizers, ``.to()`` still moves it.
+    """
+
+    def __init__(self, path: str | Path | None = None, download: bool = False, weights=VGG19_WEIGHTS):
+        super().__init__()
+        self.__dict__["vgg"] = load_vgg19_relu5_1(path, download)
+        self.weights = tuple(float(w) for w in weights)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self.__dict__["vgg"] = self.vgg._apply(fn)
+        return self
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for block in self.vgg:
+            x = block(x)
+            out.append(x)
+        return out
+
+    def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_feats = self.features(target)
+        total = None
+        for w, f, t in zip(self.weights, self.features(img), target_feats):
+            term = w * F.l1_loss(f.float(), t.float())
+            total = term if total is None else total + term
+        return total

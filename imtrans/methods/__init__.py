@@ -7,6 +7,17 @@ from imtrans.methods.drit import DRIT
 from imtrans.methods.drit_multi import DRITMulti
 from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
+from imtrans.methods.pix2pixhd import Pix2PixHD
 from imtrans.methods.unit import UNIT
 
-__all__ = ["DRIT", "MUNIT", "UNIT", "BicycleGAN", "CycleGAN", "DRITMulti", "Pix2Pix", "TranslationModule"]
+__all__ = [
+    "DRIT",
+    "MUNIT",
+    "UNIT",
+    "BicycleGAN",
+    "CycleGAN",
+    "DRITMulti",
+    "Pix2Pix",
+    "Pix2PixHD",
+    "TranslationModule",
+]

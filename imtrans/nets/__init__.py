@@ -13,6 +13,15 @@ from imtrans.nets.munit import (
     VAEGen,
     assign_adain_params,
 )
+from imtrans.nets.pix2pixhd import (
+    FeatureEncoder,
+    GlobalGenerator,
+    LocalEnhancer,
+    MultiscaleDiscriminator,
+    PatchDiscriminator,
+    instance_edges,
+    instance_mean,
+)
 
 __all__ = [
     "ContentDis",
@@ -32,4 +41,11 @@ __all__ = [
     "MunitLayerNorm",
     "VAEGen",
     "assign_adain_params",
+    "FeatureEncoder",
+    "GlobalGenerator",
+    "LocalEnhancer",
+    "MultiscaleDiscriminator",
+    "PatchDiscriminator",
+    "instance_edges",
+    "instance_mean",
 ]

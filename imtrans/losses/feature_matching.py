@@ -1,0 +1,36 @@
+"""Discriminator feature matching (pix2pixHD).
+
+``loss = sum_i sum_j (4 / (n_layers_D + 1)) * (1 / num_D) * L1(D_i^j(fake), D_i^j(real).detach())``
+over every scale i and every intermediate stage j of a multi-scale discriminator (the final
+score map excluded). The method's loss weight multiplies it (pix2pixHD: lambda_feat 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+Features = Sequence[Sequence[torch.Tensor]]
+
+
+def feature_matching_loss(fake: Features, real: Features, n_layers_D: int | None = None) -> torch.Tensor:
+    """``fake``, ``real``: per scale, the list of stage outputs (last = scores, skipped).
+
+    ``n_layers_D`` defaults to ``len(stages) - 2`` (pix2pixHD's D has n_layers + 2 stages).
+    Real features are detached; gradients reach the generator through ``fake``.
+    """
+    if len(fake) != len(real):
+        raise ValueError(f"feature matching: {len(fake)} fake scales but {len(real)} real ones")
+    num_D = len(fake)
+    total = None
+    for f_scale, r_scale in zip(fake, real):
+        n_layers = len(f_scale) - 2 if n_layers_D is None else n_layers_D
+        weight = (4.0 / (n_layers + 1)) / num_D
+        for f, r in zip(f_scale[:-1], r_scale[:-1]):
+            term = weight * F.l1_loss(f.float(), r.detach().float())
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError("feature matching needs discriminators that return intermediate features")
+    return total
