@@ -18,22 +18,7 @@ import hydra
 import lightning as L
 import torch
 
-from experiments.benchlib import bench_config, environment, rates, run_imtrans
-from imtrans.losses import weighted_sum
-
-
-def _step(opts, frozen, weights, terms_fn, *args):
-    """Freeze ``frozen``, build the weighted loss of ``terms_fn(*args)``, zero, backward, step ``opts``, unfreeze."""
-    for p in frozen:
-        p.requires_grad_(False)
-    loss = weighted_sum(terms_fn(*args), weights)
-    for o in opts:
-        o.zero_grad(set_to_none=True)
-    loss.backward()
-    for o in opts:
-        o.step()
-    for p in frozen:
-        p.requires_grad_(True)
+from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
 
 
 def run_bare(cfg, warmup: int, iters: int, device: str) -> tuple[float, float]:
@@ -48,10 +33,10 @@ def run_bare(cfg, warmup: int, iters: int, device: str) -> tuple[float, float]:
     for _ in range(iters):
         batch = next(loader)
         f = model.forward_pass(batch["A"].to(device), batch["B"].to(device))
-        _step([opts["G"], opts["E"]], nets["D"] + nets["D2"], w, model.generator_terms, f)
+        bare_step([opts["G"], opts["E"]], nets["D"] + nets["D2"], w, model.generator_terms, f)
         for name, real, fake in (("D", f["B1"], f["fake_enc"]), ("D2", f["B2"], f["fake_rand"])):
             others = [p for n, ps in nets.items() if n != name for p in ps]
-            _step([opts[name]], others, w, model.discriminator_terms, name, real, fake)
+            bare_step([opts[name]], others, w, model.discriminator_terms, name, real, fake)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter())

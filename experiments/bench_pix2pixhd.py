@@ -22,8 +22,7 @@ import hydra
 import lightning as L
 import torch
 
-from experiments.benchlib import bench_config, environment, rates, run_imtrans
-from imtrans.losses import weighted_sum
+from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
 from imtrans.losses.perceptual import VGG19_FILE, vgg19_features
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cityscapes_sample"
@@ -46,17 +45,6 @@ def ensure_vgg19(scratch: Path) -> str:
     return "random VGG19 weights (none in the hub cache)"
 
 
-def _step(opt, frozen, weights, terms_fn, *args):
-    for p in frozen:
-        p.requires_grad_(False)
-    loss = weighted_sum(terms_fn(*args), weights)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    for p in frozen:
-        p.requires_grad_(True)
-
-
 def run_bare(cfg, warmup: int, iters: int, device: str) -> tuple[float, float]:
     L.seed_everything(cfg.seed, verbose=False)
     dm = hydra.utils.instantiate(cfg.data)
@@ -75,8 +63,8 @@ def run_bare(cfg, warmup: int, iters: int, device: str) -> tuple[float, float]:
             batch = next(loader)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         f = model.forward_pass(batch)
-        _step(opts["G"], d_params, w, model.generator_terms, f)
-        _step(opts["D"], g_params, w, model.discriminator_terms, f)
+        bare_step([opts["G"]], d_params, w, model.generator_terms, f)
+        bare_step([opts["D"]], g_params, w, model.discriminator_terms, f)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter())

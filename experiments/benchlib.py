@@ -18,6 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 import imtrans  # noqa: F401  (resolvers)
+from imtrans.losses import weighted_sum
 from imtrans.run import train
 
 
@@ -72,6 +73,21 @@ def run_imtrans(cfg, warmup: int) -> tuple[float, float]:
     clock = Clock()
     train(cfg, extra_callbacks=[clock])
     return rates(clock.times, warmup)
+
+
+def bare_step(opts, frozen, weights, terms_fn, *args) -> None:
+    """One update of the bare loops: freeze ``frozen``, build the weighted loss of
+    ``terms_fn(*args)``, zero, backward, step every optimizer in ``opts``, unfreeze."""
+    for p in frozen:
+        p.requires_grad_(False)
+    loss = weighted_sum(terms_fn(*args), weights)
+    for o in opts:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    for o in opts:
+        o.step()
+    for p in frozen:
+        p.requires_grad_(True)
 
 
 def environment(threads: int, device: str) -> str:
