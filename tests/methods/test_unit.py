@@ -11,8 +11,8 @@ import torch
 
 from imtrans.losses import weighted_sum
 from imtrans.run import train
-from tests.helpers import compose_config
-from tests.methods.test_munit import Spy, fixed_batch, lsgan, munit_run_overrides, one_step, tiny_model
+from tests.helpers import compose_config, train_one_step
+from tests.methods.test_munit import Spy, fixed_batch, lsgan, munit_run_overrides, tiny_model
 
 UNIT_TERMS = {
     "gan_a", "gan_b", "recon_x_a", "recon_x_b", "kl_a", "kl_b",
@@ -107,7 +107,7 @@ def test_update_order_and_translation_passes(reuse, dec_calls, enc_calls):
     torch.manual_seed(0)
     model = tiny_model("unit", extra=[f"model.reuse_translations={str(reuse).lower()}"])
     spy = Spy(model, ["gen_a.dec", "gen_a.enc"])
-    one_step(model, fixed_batch())
+    train_one_step(model, fixed_batch())
     assert spy.order == ["D", "G"]
     # reuse: decoder A on [recon, translation] + cycle; official: + the D step's translation
     assert spy.calls == {"gen_a.dec": dec_calls, "gen_a.enc": enc_calls}
