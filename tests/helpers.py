@@ -53,6 +53,13 @@ TINY["unit"] = [o for o in TINY["munit"] if "mlp_dim" not in o]
 SIZE = {"bicyclegan": 64}
 
 
+# fp16 on the CPU: Lightning would turn `16-mixed` into bf16 there, so pass the plugin.
+FP16_CPU = [
+    "trainer.precision=null",
+    "+trainer.plugins=[{_target_:imtrans.precision.PerUpdateScalerPrecision,device:cpu}]",
+]
+
+
 def tiny_run_overrides(model: str, data: str, iters: int = 4, extra: list[str] | None = None) -> list[str]:
     return [
         f"model={model}",

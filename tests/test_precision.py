@@ -1,36 +1,179 @@
-"""bf16 mixed precision on the CPU for every method: a few iterations, finite weights."""
+"""Mixed precision: bf16 and fp16 runs of every method on the CPU, and the fp16 contract
+(one gradient scaler per update, unscaled clipping, no scheduler step for a skipped update)."""
 
 from __future__ import annotations
 
 import json
+from functools import partial
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from imtrans.load import load_model
+from imtrans.methods.base import TranslationModule
+from imtrans.precision import PerUpdateScalerPrecision
 from imtrans.run import train
-from tests.helpers import compose_config, tiny_run_overrides
+from tests.helpers import FP16_CPU, compose_config, tiny_run_overrides
+from tests.methods import test_drit, test_pix2pixhd
 
-METHODS = [
-    ("cyclegan", "shapes"),
-    ("pix2pix", "shapes_paired"),
-    ("bicyclegan", "shapes_paired"),
-    ("munit", "shapes"),
-    ("unit", "shapes"),
-]
+RUN = ["callbacks.sample_grid=null", "metrics=none"]
 
 
-@pytest.mark.parametrize(("model", "data"), METHODS)
-def test_bf16_mixed_run(model, data, tmp_path):
-    extra = ["trainer.precision=bf16-mixed", "callbacks.sample_grid=null", "metrics=none"]
-    if model == "bicyclegan":
-        extra.append("data.batch_size=2")
-    cfg = compose_config(tiny_run_overrides(model, data, iters=3, extra=extra), output_dir=tmp_path)
+def _overrides(model: str, tmp_path, extra: list[str]) -> list[str]:
+    if model == "drit":
+        return test_drit._overrides(tmp_path, 3, [*RUN, *extra])
+    if model == "drit_multi":
+        test_drit.make_domains(tmp_path / "data")
+        return [
+            "model=drit_multi", "data=domains", f"data.root={tmp_path}/data", "data.load_size=36",
+            "data.crop_size=32", "data.num_workers=0", "data.batch_size=2", "data.num_fixed=2", "trainer=cpu",
+            "logger=csv", "iters=2", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
+            *test_drit.TINY_MULTI, *RUN, *extra,
+        ]  # fmt: skip
+    if model == "pix2pixhd":
+        return test_pix2pixhd.run_overrides(iters=2, extra=["loss.weights.vgg=0", *RUN, *extra])
+    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes"}.get(model, "shapes_paired")
+    batch = ["data.batch_size=2"] if model == "bicyclegan" else []
+    return tiny_run_overrides(model, data, iters=3, extra=[*RUN, *batch, *extra])
+
+
+METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("model", METHODS)
+def test_mixed_precision_run(model, precision, tmp_path):
+    if model == "pix2pixhd" and not test_pix2pixhd.CITYSCAPES.is_dir():
+        pytest.skip("../shared/data/cityscapes_sample missing")
+    extra = ["trainer.precision=bf16-mixed"] if precision == "bf16" else FP16_CPU
+    out = tmp_path / "run"
+    cfg = compose_config(_overrides(model, tmp_path, extra), output_dir=out)
     train(cfg)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["iteration"] == 3
-    assert all(isinstance(v, float) for k, v in metrics.items() if k.startswith("test/"))
-    restored = load_model(tmp_path)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iteration"] == cfg.iters
+    restored = load_model(out)
     # parameters stay float32 (autocast only changes the compute), and finite
     for name, p in restored.named_parameters():
         assert p.dtype == torch.float32 and torch.isfinite(p).all(), name
+    if precision == "fp16":
+        ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+        scalers = ckpt["PerUpdateScalerPrecision"]["scalers"]
+        # every optimizer stepped under a scaler of its own update
+        stepped = {name for key in scalers for name in key.split("+")}
+        assert stepped == set(restored.optimizer_groups()), sorted(scalers)
+        assert all(s["scale"] > 0 for s in scalers.values())
+
+
+# ---------------------------------------------------------------------------- the fp16 contract
+class Toy(TranslationModule):
+    """A linear G and D, one update each per iteration; SGD lr 1 and StepLR halving the rate
+    after every iteration (interval ``iteration``). ``inf_at = (name, iteration)`` makes that
+    update's gradients infinite, as an fp16 overflow would."""
+
+    def __init__(self, inf_at=None, clip_norm=None):
+        super().__init__(
+            # small weights: at the initial scale 2**16 an O(1) gradient overflows fp16
+            loss={"weights": {"d": 1e-2, "g": 1e-2}},
+            optimizer=partial(torch.optim.SGD, lr=1.0),
+            scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
+            scheduler_interval="iteration",
+        )
+        torch.manual_seed(0)
+        self.G, self.D = nn.Linear(4, 4), nn.Linear(4, 1)
+        self.inf_at, self.clip_norm = inf_at, clip_norm
+        self.history: dict[int, dict[str, torch.Tensor]] = {}
+
+    def optimizer_groups(self):
+        return {"D": self.D.parameters(), "G": self.G.parameters()}
+
+    def generator_modules(self):
+        return {"G": self.G}
+
+    def _maybe_overflow(self, name, out):
+        if self.inf_at == (name, self.iteration):
+            out.register_hook(lambda g: g * float("inf"))
+        return out
+
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        self.history[self.iteration] = {"before": self.D.weight.detach().clone()}
+
+        def d_loss():
+            out = self._maybe_overflow("D", self.D(self.G(x).detach()))
+            return self.weigh({"d": out.float().pow(2).mean()})
+
+        def g_loss():
+            out = self._maybe_overflow("G", self.D(self.G(x)))
+            return self.weigh({"g": (out.float() - 1).pow(2).mean()})
+
+        self.optimize("D", d_loss, clip_norm=self.clip_norm)
+        g_before = [p.detach().clone() for p in self.G.parameters()]
+        self.optimize("G", g_loss, clip_norm=self.clip_norm)
+        self.history[self.iteration]["after"] = self.D.weight.detach().clone()
+        self.history[self.iteration]["g_step"] = torch.cat(
+            [(p.detach() - b).flatten() for p, b in zip(self.G.parameters(), g_before)]
+        )
+
+
+def _fit(module, plugin, iters=4):
+    data = DataLoader(TensorDataset(torch.randn(2 * iters, 4)), batch_size=2)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        plugins=[plugin],
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, data)
+    return trainer
+
+
+def test_fp16_one_scaler_per_update_and_no_scheduler_step_when_skipped(tmp_path):
+    toy = Toy(inf_at=("D", 2))
+    trainer = _fit(toy, PerUpdateScalerPrecision("cpu"))
+    plugin = trainer.precision_plugin
+    assert sorted(plugin.scalers) == ["D", "G"]
+    # D's overflow at iteration 2 halved D's scale only (no growth within 2000 steps)
+    assert plugin.scalers["D"].get_scale() == 2.0**15
+    assert plugin.scalers["G"].get_scale() == 2.0**16
+    # ... skipped D's step at iteration 2, and only that one
+    for it, h in toy.history.items():
+        assert torch.equal(h["before"], h["after"]) == (it == 2), it
+    # Schedulers step after iterations 1-3 (the step for 4 is pending at the end): G three
+    # times; D twice, its iteration-2 update having been skipped.
+    lr = {name: opt.param_groups[0]["lr"] for name, opt in zip(["D", "G"], trainer.optimizers)}
+    assert lr == {"D": 0.25, "G": 0.125}
+    # the scalers travel in the checkpoint and come back into a fresh plugin
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    fresh = PerUpdateScalerPrecision("cpu")
+    fresh.load_state_dict(torch.load(tmp_path / "c.ckpt", weights_only=False)["PerUpdateScalerPrecision"])
+    assert {k: s.get_scale() for k, s in fresh.scalers.items()} == {"D": 2.0**15, "G": 2.0**16}
+
+
+def test_fp16_clips_unscaled_gradients():
+    toy = Toy(clip_norm=0.001)
+    _fit(toy, PerUpdateScalerPrecision("cpu"), iters=1)
+    # SGD with lr 1: the step is the clipped gradient, of norm 0.001 (not 0.001 / 65536)
+    assert toy.history[1]["g_step"].norm().item() == pytest.approx(0.001, rel=1e-3)
+
+
+def test_lightning_single_scaler_plugin_is_replaced():
+    toy = Toy()
+    trainer = _fit(toy, MixedPrecision("16-mixed", "cpu"), iters=2)
+    assert isinstance(trainer.precision_plugin, PerUpdateScalerPrecision)
+    assert sorted(trainer.precision_plugin.scalers) == ["D", "G"]
+
+
+def test_fp16_step_outside_an_update_is_an_error():
+    class Bare(Toy):
+        def training_step(self, batch, batch_idx):
+            self.manual_backward(self.D(self.G(batch[0])).float().mean())
+
+    with pytest.raises(RuntimeError, match="outside an update"):
+        _fit(Bare(), PerUpdateScalerPrecision("cpu"), iters=1)

@@ -111,21 +111,30 @@ class TranslationDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         sampler = None
+        drop_last = train and len(dataset) >= self.batch_size
         if train:
             # Order and augmentation depend on (seed, epoch, position) only: resumable exactly.
             sampler = ResumableSampler(dataset, seed=self.seed)
             if self._resume is not None:
-                sampler.start = self._resume["batches"] * self.batch_size
+                # A checkpoint from the epoch's last batch: the next epoch starts from its beginning.
+                per_epoch = (
+                    len(sampler) // self.batch_size if drop_last else -(-len(sampler) // self.batch_size)
+                )
+                if self._resume["batches"] < per_epoch:
+                    sampler.start = self._resume["batches"] * self.batch_size
                 self._resume = None
             dataset = PositionSeeded(dataset, self.seed)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            drop_last=train and len(dataset) >= self.batch_size,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # Each iterator draws its workers' base seed from this generator, not from the
+            # global stream: opening the validation loader must not shift training's randomness.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

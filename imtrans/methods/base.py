@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from imtrans.losses import weighted_sum
+from imtrans.precision import PerUpdateScalerPrecision, use_per_update_scalers
 
 DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
 
@@ -52,6 +54,23 @@ def _set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class _Unscaled:
+    """``update_scope``'s object at precisions without a gradient scaler."""
+
+    skipped = False
+
+    @staticmethod
+    def scale(loss: torch.Tensor) -> torch.Tensor:
+        return loss
+
+    @staticmethod
+    def unscale_(optimizer) -> None:
+        pass
+
+
+_UNSCALED = _Unscaled()
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -121,6 +140,11 @@ class TranslationModule(L.LightningModule):
         #: ``imtrans.load_model`` can rebuild the module without the config files.
         self.imtrans_config: dict | None = None
         self._pending_rng: dict | None = None
+        # Scheduler bookkeeping, saved in checkpoints (see ``_step_due_schedulers``): the
+        # optimizers whose fp16 update was skipped in this iteration, and the epochs whose
+        # end the epoch schedulers have stepped for.
+        self._skipped: set[str] = set()
+        self._epochs_scheduled = 0
 
     # ------------------------------------------------------------------ to implement
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
@@ -183,6 +207,33 @@ class TranslationModule(L.LightningModule):
             for p in frozen:
                 p.requires_grad_(True)
 
+    @contextlib.contextmanager
+    def update_scope(self, *names: str):
+        """One update of the optimizers ``names`` (what ``optimize`` opens; custom update code
+        such as DRIT's opens it itself).
+
+        Under ``16-mixed`` (:class:`imtrans.precision.PerUpdateScalerPrecision`) the update has
+        its own gradient scaler: ``manual_backward`` inside scales the loss with it, the steps
+        unscale and skip on inf/NaN gradients, and the scaler is updated on exit. Yields an
+        object with ``unscale_(opt)`` (call it before clipping) and ``scale(loss)`` (for a
+        ``torch.autograd.grad`` made by hand); both do nothing at other precisions.
+        A skipped update does not step its optimizers' iteration-interval schedulers.
+        """
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        if not isinstance(plugin, PerUpdateScalerPrecision):
+            yield _UNSCALED
+            return
+        update = plugin.open_update("+".join(names), [self.opt(n) for n in names])
+        try:
+            yield update
+        except BaseException:
+            plugin.abandon_update(update)
+            raise
+        plugin.close_update(update)
+        if update.skipped:
+            self._skipped.update(names)
+        self.log(f"amp/scale_{update.key}", update.scaler.get_scale(), on_step=True, on_epoch=False)
+
     def optimize(
         self,
         name: str | tuple[str, ...],
@@ -199,13 +250,14 @@ class TranslationModule(L.LightningModule):
         """
         names = (name,) if isinstance(name, str) else tuple(name)
         opts = [self.opt(n) for n in names]
-        with self.toggled(*names):
+        with self.toggled(*names), self.update_scope(*names) as update:
             loss = loss_fn()
             for opt in opts:
                 opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             for opt in opts:
                 if clip_norm is not None:
+                    update.unscale_(opt)  # clip the true gradients, not the fp16-scaled ones
                     self.clip_gradients(opt, gradient_clip_val=clip_norm, gradient_clip_algorithm="norm")
                 opt.step()
         return loss.detach()
@@ -228,10 +280,15 @@ class TranslationModule(L.LightningModule):
         self.log_dict({f"{prefix}/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False)
         return total
 
+    def on_fit_start(self) -> None:
+        # Lightning's 16-mixed has one scaler for all optimizers: one per update instead.
+        use_per_update_scalers(self.trainer)
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
         if self._pending_rng is not None:  # first iteration after a resume
             _set_rng_states(self._pending_rng)
             self._pending_rng = None
+        self._step_due_schedulers()
         # Counted at the start, so that during training_step and in every callback's
         # on_train_batch_end ``iteration`` includes the batch being trained on.
         self._iteration += 1
@@ -239,19 +296,38 @@ class TranslationModule(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         # the progress bar shows the run's iteration (the epoch's batch index restarts)
         self.log("it", float(self.iteration), prog_bar=True, logger=False, on_step=True, on_epoch=False)
-        if self.scheduler_interval == "iteration":
-            self._step_schedulers()
 
-    def on_train_epoch_end(self) -> None:
-        if self.scheduler_interval == "epoch":
-            self._step_schedulers()
+    def _step_due_schedulers(self) -> None:
+        """Step the schedulers for the iteration (or epoch) that has just ended.
 
-    def _step_schedulers(self) -> None:
+        They step at the start of the next batch rather than at the end of this one because
+        callbacks run before the module's ``on_train_batch_end``/``on_train_epoch_end``: a
+        ``last.ckpt`` written there would miss the step, and a resumed run would be one step
+        behind. Deferred, the step is pending in every checkpoint and taken by the resumed run
+        exactly where the uninterrupted run takes it.
+
+        Iteration schedulers skip the step of an optimizer whose update the fp16 scaler
+        skipped (PyTorch's rule: no ``scheduler.step()`` for an ``optimizer.step()`` that did
+        not happen). Epoch schedulers always step: an epoch is not one update.
+        """
         scheds = self.lr_schedulers()
-        if scheds is None:
-            return
-        for sched in scheds if isinstance(scheds, list) else [scheds]:
-            sched.step()
+        scheds = [] if scheds is None else scheds if isinstance(scheds, list) else [scheds]
+        names = self._optimizer_names or list(self.optimizer_groups())
+        with warnings.catch_warnings():
+            # The first batch of a resumed run takes the step pending from before the stop,
+            # before this process has called optimizer.step(): PyTorch's order warning is moot.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            if self.scheduler_interval == "iteration":
+                if self.iteration > 0:
+                    for name, sched in zip(names, scheds):
+                        if name not in self._skipped:
+                            sched.step()
+            else:
+                while self._epochs_scheduled < self.trainer.current_epoch:
+                    for sched in scheds:
+                        sched.step()
+                    self._epochs_scheduled += 1
+        self._skipped.clear()
 
     # ------------------------------------------------------------------ inference
     # ------------------------------------------------------------------ generator EMA
@@ -391,7 +467,12 @@ class TranslationModule(L.LightningModule):
         # The random streams as the next iteration will find them (sampling, validation and
         # data loading draw from forked streams, so nothing else changes them before it).
         checkpoint["rng_states"] = _get_rng_states()
+        checkpoint["imtrans_schedule"] = {"skipped": sorted(self._skipped), "epochs": self._epochs_scheduled}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.imtrans_config = checkpoint.get("imtrans_config", self.imtrans_config)
         self._pending_rng = checkpoint.get("rng_states")
+        schedule = checkpoint.get("imtrans_schedule", {})
+        self._skipped = set(schedule.get("skipped", ()))
+        # checkpoints older than this field: their epoch schedulers stepped at epoch ends
+        self._epochs_scheduled = schedule.get("epochs", checkpoint.get("epoch", 0))

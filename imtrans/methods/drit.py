@@ -185,27 +185,34 @@ class DritUpdates(TranslationModule):
             loss1 = self.weigh(self.main_terms(f))
             loss2 = self.weigh(self.second_terms(f))
             if not self.two_step_update:
-                for opt in opts1:
-                    opt.zero_grad(set_to_none=True)
-                self.manual_backward(loss1 + loss2)
-                for opt in opts1:
-                    opt.step()
+                with self.update_scope(*self.main_group):
+                    for opt in opts1:
+                        opt.zero_grad(set_to_none=True)
+                    self.manual_backward(loss1 + loss2)
+                    for opt in opts1:
+                        opt.step()
                 return (loss1 + loss2).detach()
             params2 = [p for opt in opts2 for g in opt.param_groups for p in g["params"]]
-            grads2 = torch.autograd.grad(loss2, params2, retain_graph=True, allow_unused=True)
-            grads2 = [torch.zeros_like(p) if g is None else g for p, g in zip(params2, grads2)]
-            for opt in opts1:
-                opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss1)
-            for opt in opts1:
-                opt.step()
-            allreduce_mean_(grads2)
-            for opt in opts2:
-                opt.zero_grad(set_to_none=True)
-            for p, g in zip(params2, grads2):
-                p.grad = g
-            for opt in opts2:
-                opt.step()
+            # The second update (own fp16 scaler) is open around the first, whose step
+            # would otherwise invalidate the graph its gradients come from.
+            with self.update_scope(*self.second_group) as second:
+                grads2 = torch.autograd.grad(
+                    second.scale(loss2), params2, retain_graph=True, allow_unused=True
+                )
+                grads2 = [torch.zeros_like(p) if g is None else g for p, g in zip(params2, grads2)]
+                with self.update_scope(*self.main_group):
+                    for opt in opts1:
+                        opt.zero_grad(set_to_none=True)
+                    self.manual_backward(loss1)
+                    for opt in opts1:
+                        opt.step()
+                allreduce_mean_(grads2)
+                for opt in opts2:
+                    opt.zero_grad(set_to_none=True)
+                for p, g in zip(params2, grads2):
+                    p.grad = g
+                for opt in opts2:
+                    opt.step()
         return (loss1 + loss2).detach()
 
     def _halves(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
