@@ -23,22 +23,9 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from imtrans.callbacks import IterationLimit
+
 log = logging.getLogger("imtrans")
-
-
-class IterationLimit(L.Callback):
-    """Stops training after ``iters`` iterations (batches), whatever the epoch length.
-
-    Lightning's ``max_steps`` counts optimizer steps, which GAN methods take two or more
-    of per batch, so it cannot express a run length in iterations.
-    """
-
-    def __init__(self, iters: int):
-        self.iters = iters
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if module.iteration >= self.iters:
-            trainer.should_stop = True
 
 
 def _instantiate_group(group: DictConfig | None) -> list:
@@ -130,6 +117,15 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
 
     ``extra_callbacks`` are added to those of the ``callbacks`` group (for programmatic use).
     """
+    wandb_dir = os.environ.get("WANDB_DIR")
+    try:
+        return _train(cfg, extra_callbacks)
+    finally:  # the next run in this process (a sweep, a test) chooses its own
+        if wandb_dir is None:
+            os.environ.pop("WANDB_DIR", None)
+
+
+def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float | None:
     from imtrans.data import DataError  # noqa: F401  (import errors surface early)
 
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -155,6 +151,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
     if cfg.get("iters"):
         callbacks.append(IterationLimit(int(cfg.iters)))
     loggers = _instantiate_group(cfg.get("logger"))
+    _wandb_dir(loggers)
     trainer_overrides: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     if cfg.get("iters"):
         trainer_overrides.update(max_epochs=-1, max_steps=-1)
@@ -200,6 +197,20 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
             raise KeyError(f"optimized_metric={metric!r} was not computed; computed: {sorted(results)}")
         return float(results[metric])
     return None
+
+
+def _wandb_dir(loggers: list) -> None:
+    """Point ``WANDB_DIR`` at the W&B logger's ``save_dir`` (when the user has not set it).
+
+    Under the fork launcher the run's files (media panels among them) otherwise land in
+    ``./wandb`` of the working directory, away from its record file in ``save_dir``: W&B
+    0.31 resolves its root directory from the environment there, not from ``dir``.
+    """
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger.save_dir and "WANDB_DIR" not in os.environ:
+            os.environ["WANDB_DIR"] = str(Path(logger.save_dir).resolve())
 
 
 def _wandb_summary(loggers: list, results: dict) -> None:

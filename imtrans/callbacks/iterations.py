@@ -1,0 +1,34 @@
+"""Runs measured in iterations: the stop callback and a progress bar that says so."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
+
+
+class IterationLimit(L.Callback):
+    """Stops training after ``iters`` iterations (batches), whatever the epoch length.
+
+    Lightning's ``max_steps`` counts optimizer steps, which GAN methods take two or more
+    of per batch, so it cannot express a run length in iterations.
+    """
+
+    def __init__(self, iters: int):
+        self.iters = iters
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if module.iteration >= self.iters:
+            trainer.should_stop = True
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar (batches of the epoch, it/s, the losses logged with
+    ``prog_bar=True`` and the run's iteration ``it``), whose title gives the run's length in
+    iterations when ``iters`` sets it: Lightning's would read "Epoch 3/-2" (no epoch limit)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        limit = next((cb.iters for cb in self.trainer.callbacks if isinstance(cb, IterationLimit)), None)
+        if limit is None:
+            return super()._get_train_description(current_epoch)
+        description = f"Epoch {current_epoch} (run of {limit} iterations)"
+        return f"{description:{len(self.validation_description)}}"

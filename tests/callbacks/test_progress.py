@@ -1,0 +1,20 @@
+"""The progress bar's title gives the run length in iterations when ``iters`` sets it."""
+
+from __future__ import annotations
+
+import lightning as L
+
+from imtrans.callbacks import IterationLimit, ProgressBar
+
+
+def _description(callbacks, max_epochs):
+    bar = ProgressBar()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=max_epochs, callbacks=[bar, *callbacks], logger=False)
+    bar._trainer = trainer
+    return bar._get_train_description(3).strip()
+
+
+def test_title_with_and_without_an_iteration_limit():
+    # Lightning's own title would be "Epoch 3/-2" for an epoch-unbounded run
+    assert _description([IterationLimit(5000)], max_epochs=-1) == "Epoch 3 (run of 5000 iterations)"
+    assert _description([], max_epochs=10) == "Epoch 3/9"
