@@ -10,6 +10,7 @@ Outputs (in the Hydra run directory, printed at the end): ``config.yaml`` (resol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -23,7 +24,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imtrans.callbacks import IterationLimit
+from imtrans.callbacks import IterationLimit, LastCheckpoint
 
 log = logging.getLogger("imtrans")
 
@@ -164,7 +165,9 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
 
     start = time.time()
     if "fit" in cfg.task:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        last = next((cb for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
+        with last.catching_sigint() if last is not None else contextlib.nullcontext():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
     if "fit" in cfg.task:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -66,6 +67,25 @@ class LastCheckpoint(L.Callback):
     def on_train_start(self, trainer, module):
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+
+    @contextlib.contextmanager
+    def catching_sigint(self):
+        """Around ``trainer.fit`` in the launching process (``imtrans.run`` does this).
+
+        With the fork or spawn launchers that process only waits for the DDP workers; a
+        Ctrl-C in the terminal reaches every process of the group, so the workers finish the
+        iteration and save while this one must not die (which would kill them). On exit
+        ``interrupted`` says whether the user pressed Ctrl-C. A second Ctrl-C aborts.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            self.interrupted = self.interrupted or self._sigint.is_set()
 
     def _restore_handler(self):
         if self._previous_handler is not None:

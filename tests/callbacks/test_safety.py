@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -113,3 +114,42 @@ def test_kill_during_checkpoint_write_keeps_the_previous_file(tmp_path):
         save_checkpoint_atomic(DyingTrainer(), last)
     assert last.read_bytes() == good
     assert load_model(last).iteration == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_two_process_ddp_run(tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the whole process group) under trainer=ddp_cpu: the
+    launching process waits, both workers finish the iteration, last.ckpt is written, the run
+    exits 0 without testing and says how to resume."""
+    args = [
+        *tiny_run_overrides("cyclegan", "shapes", iters=100000),
+        "trainer=ddp_cpu",
+        "callbacks.last_checkpoint.every_n_iters=5",
+        "callbacks.sample_grid=null",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imtrans.run", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal job has
+    )  # fmt: skip
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    try:
+        for _ in range(1200):  # training is under way once the first checkpoint exists
+            if last.is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert last.is_file(), "no checkpoint within two minutes"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err
+    assert "resume with ckpt_path=" in out
+    stopped = torch.load(last, weights_only=False)["state_dict"]["_iteration"].item()
+    assert 5 <= stopped < 100000
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["iteration"] == stopped and not any(k.startswith("test/") for k in metrics)
