@@ -151,6 +151,8 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     evaluation = _metrics_callback(cfg, callbacks)
     if cfg.get("iters"):
         callbacks.append(IterationLimit(int(cfg.iters)))
+    # last.ckpt is written after every other callback's end-of-iteration work (EMA update)
+    callbacks.sort(key=lambda cb: isinstance(cb, LastCheckpoint))
     loggers = _instantiate_group(cfg.get("logger"))
     _wandb_dir(loggers)
     trainer_overrides: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}

@@ -29,6 +29,12 @@ class LastCheckpoint(L.Callback):
     """Keeps ``<dirpath>/last.ckpt`` up to date: every ``every_n_iters``, at the end of
     training, and when the user presses Ctrl-C.
 
+    Put it after every other callback (``imtrans.run`` does): the file written at the end of
+    an iteration must hold that iteration's EMA update and whatever else callbacks change then,
+    or a resumed run would miss them. (Lightning's ``Checkpoint`` base class would order it
+    so, but is refused with ``enable_checkpointing=False``, which keeps Lightning's own
+    checkpoint callback out.)
+
     Ctrl-C does not kill the run mid-update: the current iteration finishes, ``last.ckpt`` is
     written, and training stops (``interrupted`` is then True; ``imtrans.run`` skips testing
     and says how to resume). A second Ctrl-C aborts at once, as usual.

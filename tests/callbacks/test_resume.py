@@ -32,6 +32,9 @@ SCHEDULES = {
 }
 
 
+EMA = ["callbacks=ema", "callbacks.ema.start_iter=2", "callbacks.ema.decay=0.9"]
+
+
 def _run(model, data, out, iters, ckpt=None, every=4, precision=()):
     extra = [
         *precision,
@@ -60,8 +63,9 @@ def _run(model, data, out, iters, ckpt=None, every=4, precision=()):
         ("pix2pix", "shapes_paired", 4, ()),
         ("munit", "shapes", 4, ()),  # iteration scheduler: the step for iteration 4 is pending
         ("munit", "shapes", 4, FP16_CPU),  # and the gradient scalers
+        ("munit", "shapes", 4, EMA),  # and the generator EMA (compared in the state dict)
     ],
-    ids=["cyclegan", "cyclegan-epoch-end", "pix2pix", "munit", "munit-fp16"],
+    ids=["cyclegan", "cyclegan-epoch-end", "pix2pix", "munit", "munit-fp16", "munit-ema"],
 )
 def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
     run = partial(_run, model, data, precision=precision)
@@ -83,7 +87,9 @@ def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
             assert all(torch.equal(sa[k], sb[k]) for k in sa if torch.is_tensor(sa[k]))
         assert [g["lr"] for g in opt_a["param_groups"]] == [g["lr"] for g in opt_b["param_groups"]]
     assert whole_ckpt["lr_schedulers"] == resumed_ckpt["lr_schedulers"]
-    if precision:
+    if precision == EMA:
+        assert any(k.startswith("ema.") for k in a)
+    if precision == FP16_CPU:
         scalers = whole_ckpt["PerUpdateScalerPrecision"]["scalers"]
         assert sorted(scalers) == ["D", "G"]
         assert scalers == resumed_ckpt["PerUpdateScalerPrecision"]["scalers"]
