@@ -209,3 +209,21 @@ def test_wheel_ships_the_configs(tmp_path):
     conf = {p.relative_to(REPO).as_posix() for p in (REPO / "imtrans" / "conf").rglob("*.yaml")}
     assert conf and conf <= names, sorted(conf - names)
     assert "imtrans/run.py" in names
+
+
+def test_tensorboard_gets_the_sample_grids_as_uint8_images(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    extra = ["logger=tensorboard", "metrics=none", "callbacks.sample_grid.every_n_iters=2"]
+    train(compose_config(tiny_run_overrides("cyclegan", "shapes", iters=2, extra=extra), output_dir=tmp_path))
+    acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    assert {"samples/iter", "samples/test"} <= set(acc.Tags()["images"])
+    (grid,) = acc.Images("samples/iter")
+    assert grid.step == 2
+    from io import BytesIO
+
+    image = Image.open(BytesIO(grid.encoded_image_string))
+    assert image.mode == "RGB" and image.size == Image.open(tmp_path / "samples" / "iter_0000002.png").size
+    pixels = torch.tensor(list(image.convert("L").getdata()), dtype=torch.float32)
+    assert pixels.mean() > 20 and pixels.std() > 5
