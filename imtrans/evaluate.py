@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imtrans.metrics.evaluator import Evaluator, module_sampler
+from imtrans.metrics.evaluator import Evaluator, module_inputs, module_sampler
 from imtrans.metrics.protocols import get_protocol
 
 OWN_KEYS = ("ckpt", "fake", "real", "samples", "out", "split", "device", "directions")
@@ -165,7 +165,8 @@ def evaluate_checkpoint(ev: Evaluator, ckpt: str, cfg, own: dict, overrides: lis
         if direction not in model.directions:
             raise SystemExit(f"imtrans.evaluate: the model translates {model.directions}, not {direction}")
         src, tgt = DIRECTIONS[direction]
-        if src not in inputs[0]:
+        make_input = module_inputs(model, direction)
+        if make_input([inputs[0]]) is None:  # the split lacks this direction's source
             continue
         result = ev.evaluate_direction(
             module_sampler(model, direction, ev.protocol.seed),
@@ -176,6 +177,7 @@ def evaluate_checkpoint(ev: Evaluator, ckpt: str, cfg, own: dict, overrides: lis
             reference_cache_key=ref_split,
             multimodal=model.is_multimodal,
             paired=bool(getattr(dm, "paired", False)),
+            make_input=make_input,
         )
         scores.update({f"{direction}/{k}": v for k, v in result.items()})
     return {

@@ -31,7 +31,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from imtrans.callbacks.checkpoint import save_checkpoint_atomic
 from imtrans.methods.base import DIRECTIONS, _plain
-from imtrans.metrics.evaluator import Evaluator, module_sampler
+from imtrans.metrics.evaluator import Evaluator, module_inputs, module_sampler
 from imtrans.metrics.protocols import get_protocol
 from imtrans.metrics.weights import WEIGHTS as WEIGHT_FILES
 from imtrans.metrics.weights import candidate_paths
@@ -190,7 +190,8 @@ class Evaluation(L.Callback):
         with self._generator_weights(module):
             for direction in directions:
                 src, tgt = DIRECTIONS[direction]
-                if src not in inputs[0]:
+                make_input = module_inputs(module, direction)
+                if make_input([inputs[0]]) is None:  # the split lacks this direction's source
                     continue
                 result = ev.evaluate_direction(
                     module_sampler(module, direction, self.protocol.seed),
@@ -201,6 +202,7 @@ class Evaluation(L.Callback):
                     reference_cache_key=ref_split,
                     multimodal=module.is_multimodal,
                     paired=bool(getattr(dm, "paired", False)),
+                    make_input=make_input,
                 )
                 scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
         self.last_scores = scores

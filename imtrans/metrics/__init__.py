@@ -14,7 +14,7 @@ The Lightning side is :class:`imtrans.callbacks.Evaluation`; the command line is
 """
 
 from imtrans.metrics.core import FeatureBank, Mean64, fid_from_features, kid_from_features
-from imtrans.metrics.evaluator import Evaluator, module_sampler
+from imtrans.metrics.evaluator import Evaluator, module_inputs, module_sampler
 from imtrans.metrics.protocols import PROTOCOLS, Protocol, get_protocol, sample_pairs
 from imtrans.metrics.weights import ALEXNET, INCEPTION, missing_notice, resolve_weights
 
@@ -30,6 +30,7 @@ __all__ = [
     "get_protocol",
     "kid_from_features",
     "missing_notice",
+    "module_inputs",
     "module_sampler",
     "resolve_weights",
     "sample_pairs",

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset, Subset, default_collate
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from imtrans.metrics import shapes as shapes_scores
@@ -122,6 +122,18 @@ def module_sampler(module, direction: str, seed: int = 0) -> Sampler:
             return out[:, None] if num_samples == 1 else out
 
     return sample
+
+
+def module_inputs(module, direction: str) -> Callable[[list[dict]], Any]:
+    """``items -> what module.translate takes`` for ``direction``: the first element of
+    ``module.grid_inputs`` on the collated items (the source images; pix2pixHD's label and
+    instance maps). Returns None for items that lack the direction's source."""
+
+    def make(items: list[dict]) -> Any:
+        found = module.grid_inputs(default_collate(items), direction)
+        return None if found is None else found[0]
+
+    return make
 
 
 # The last network loaded per kind, by file and modification time: evaluators of one process
@@ -302,11 +314,14 @@ class Evaluator:
         reference_cache_key: Any = None,
         multimodal: bool = False,
         paired: bool = False,
+        make_input: Callable[[list[dict]], Any] | None = None,
     ) -> dict[str, float]:
         """Translate the protocol's inputs (domain ``src`` of ``inputs``) and score them.
 
         ``reference``: the data set whose domain-``tgt`` images are the FID/KID reference.
         ``paired``: ``inputs`` items hold the aligned target under ``tgt``.
+        ``make_input``: a block of items -> the sampler's input (default: their ``src``
+        images stacked; :func:`module_inputs` for inputs that are not images).
         Must be called on every rank with the same arguments.
         """
         proto = self.protocol
@@ -348,7 +363,7 @@ class Evaluator:
         for block in rank_blocks(n_in, self.batch_size, rank, world):
             items = [inputs[i] for i in block]
             index = torch.as_tensor(list(block))
-            x = torch.stack([it[src] for it in items])
+            x = make_input(items) if make_input is not None else torch.stack([it[src] for it in items])
             out = sampler(x, index, samples).detach().float()  # N x S x C x H x W
             n = out.shape[0]
             if use_fid or use_div or use_paired:
