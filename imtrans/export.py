@@ -218,6 +218,13 @@ def export(
     if unknown or not formats:
         raise inf.UsageError(f"formats={','.join(formats)}: choose among {', '.join(FORMATS)}")
     model, used_ema = inf.load_for_inference(ckpt, ema=ema)
+    if getattr(model, "input_kind", "image") != "image":
+        # The exported graph takes images; a label-map input (one-hot encoding of int ids,
+        # instance boundaries) needs its own wrapper, not written yet.
+        raise inf.UsageError(
+            f"{type(model).__name__} translates {model.input_kind}, not images: export does not support it yet "
+            "(imtrans translate does)"
+        )
     ckpt_path = inf.resolve_checkpoint(ckpt)
     run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     out = Path(out) if out is not None else run_dir / "export"

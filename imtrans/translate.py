@@ -35,6 +35,10 @@ Keys
     ``ema``          ``auto`` (default): the generator EMA weights when the checkpoint has them
                      (``ema.<generator>.*`` keys, see :mod:`imtrans.inference`); ``true`` / ``false``
     ``progress``     show a progress bar on stderr (default true)
+    ``inst``         label-map methods (pix2pixHD): instance maps, a file or folder or glob paired
+                     in sorted order with ``input``'s label maps (default: none; boundaries then
+                     come from the label map). ``input`` names label maps (integer ids, PNG),
+                     resized nearest-neighbour under ``fit=resize``; grids show them coloured.
 
 Output names (all PNG, lossless; ``<stem>`` is the input's file name without extension)
     ``<stem>_<direction>.png`` (S = 1) or ``<stem>_<direction>_<j>.png`` for j = 0 .. S-1;
@@ -55,12 +59,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from imtrans import inference as inf
 from imtrans.callbacks.images import make_grid, to_uint8
 from imtrans.data.errors import DataError
-from imtrans.data.io import is_image_file, list_images, load_photo, photo_to_tensor
+from imtrans.data.io import (
+    ids_to_tensor,
+    is_image_file,
+    list_images,
+    load_id_map,
+    load_photo,
+    photo_to_tensor,
+)
 from imtrans.methods.base import TranslationModule
 
 FIT_MODES = ("pad", "resize", "none")
@@ -83,6 +95,7 @@ SPEC = {
     "device": (str, "auto"),
     "ema": (str, "auto"),
     "progress": (bool, True),
+    "inst": (str, None),
 }
 
 
@@ -133,8 +146,8 @@ def save_gif(frames: Sequence[torch.Tensor], path: Path, frame_ms: int) -> None:
 class _Item:
     path: Path
     rel: Path
-    image: torch.Tensor  # C x H x W as read
-    model_input: torch.Tensor  # C x H' x W' as the model takes it
+    image: torch.Tensor  # C x H x W as shown in grids
+    model_input: torch.Tensor  # C x H' x W' as the model takes it (label maps: ids as floats)
     restore: tuple  # ("pad", (l, r, t, b)) or ("resize", (H, W))
 
 
@@ -190,6 +203,7 @@ class Translator:
             )
         if interpolate and reference is not None:
             raise inf.UsageError("interpolate takes its two styles from style_from / style_to, not reference")
+        self.labels = getattr(model, "input_kind", "image") == "labels"
         self.src_nc, self.tgt_nc = inf.channels(model, self.direction)
         self.multiple = inf.size_multiple(model)
         self.train_size = inf.train_size(model)
@@ -226,11 +240,33 @@ class Translator:
             ref = inf.resize(ref, (self.train_size, self.train_size))
         return ref[None]
 
+    def read(self, path: Path, inst: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(what a grid shows, the model's input before fitting) of one input file.
+
+        Images: both are C x H x W in [-1, 1]. Label maps: the ids (and instance ids) as a
+        1 (2) x H x W float tensor, exact up to 2**24, so padding and nearest resizing keep
+        them; shown in the method's colours (``grid_inputs``)."""
+        if not self.labels:
+            image = load_image(path, self.src_nc)
+            return image, image
+        maps = [ids_to_tensor(load_id_map(path))]
+        if inst is not None:
+            maps.append(ids_to_tensor(load_id_map(inst)))
+            if maps[1].shape != maps[0].shape:
+                raise DataError(
+                    inst, f"instance map is {tuple(maps[1].shape)}, its label map {tuple(maps[0].shape)}"
+                )
+        shown = self.model.grid_inputs({"label": maps[0][None]}, self.direction)[1][0]
+        return shown.cpu().float(), torch.stack(maps).float()
+
     def prepare(self, image: torch.Tensor, path: Path) -> tuple[torch.Tensor, tuple]:
         """The model's input for an image of any size, and how to restore the output's size."""
         h, w = image.shape[-2:]
         if self.fit == "resize" and self.train_size is not None:
-            resized = inf.resize(image, (self.train_size, self.train_size))
+            if self.labels:  # ids: nearest neighbour
+                resized = F.interpolate(image[None], size=(self.train_size,) * 2, mode="nearest")[0]
+            else:
+                resized = inf.resize(image, (self.train_size, self.train_size))
             padded, pad = inf.pad_to_multiple(resized[None], self.multiple)
             return padded[0], ("resize", (h, w), pad)
         if self.fit == "none" and (h % self.multiple or w % self.multiple):
@@ -254,6 +290,9 @@ class Translator:
         """N x C x H' x W' -> N x S x C' x H' x W' (S = num_samples, or k frames)."""
         m, d = self.model, self.direction
         n = x.shape[0]
+        if self.labels:
+            ids = x.round().long()
+            x = {"label": ids[:, 0], "inst": ids[:, 1] if ids.shape[1] > 1 else None}
         if self.codes is not None:
             outs = [m.translate(x, d, style=code.expand(n, -1)) for code in self.codes]
             return torch.stack(outs, 1)
@@ -274,8 +313,21 @@ class Translator:
                 yield pending.pop(tuple(item.model_input.shape))
         yield from pending.values()
 
-    def run(self, inputs: Sequence[tuple[Path, Path]], output: Path, keep_outputs: bool = False) -> Result:
-        """Translate ``inputs`` (from :func:`find_inputs`) and write the files under ``output``."""
+    def run(
+        self,
+        inputs: Sequence[tuple[Path, Path]],
+        output: Path,
+        keep_outputs: bool = False,
+        insts: Sequence[Path] | None = None,
+    ) -> Result:
+        """Translate ``inputs`` (from :func:`find_inputs`) and write the files under ``output``.
+        ``insts``: instance maps paired with ``inputs`` (label-map methods)."""
+        if insts is not None and (not self.labels or len(insts) != len(inputs)):
+            raise inf.UsageError(
+                f"inst= gives {len(insts)} instance map(s) for {len(inputs)} input(s)"
+                if self.labels
+                else f"inst=: {type(self.model).__name__} translates images, not label maps"
+            )
         output = Path(output)
         result = Result()
         bar = None
@@ -285,10 +337,10 @@ class Translator:
             bar = tqdm(total=len(inputs), unit="img", desc=f"translate {self.direction}", file=sys.stderr)
 
         def items() -> Iterator[_Item]:
-            for path, rel in inputs:
-                image = load_image(path, self.src_nc)
-                model_input, how = self.prepare(image, path)
-                yield _Item(path, rel, image, model_input, how)
+            for i, (path, rel) in enumerate(inputs):
+                shown, raw = self.read(path, None if insts is None else insts[i])
+                model_input, how = self.prepare(raw, path)
+                yield _Item(path, rel, shown, model_input, how)
 
         torch.manual_seed(self.seed)  # sampling noise of methods without explicit codes
         for batch in self._batches(items()):
@@ -353,7 +405,8 @@ def translate(argv: list[str] | None = None) -> Result:
         **paths,
     )
     inputs = find_inputs(args["input"])
-    result = translator.run(inputs, Path(args["output"]))
+    insts = None if args["inst"] is None else [p for p, _ in find_inputs(args["inst"])]
+    result = translator.run(inputs, Path(args["output"]), insts=insts)
     what = f"{args['interpolate']} frames" if args["interpolate"] else f"{translator.num_samples} output(s)"
     print(
         f"imtrans: translated {len(result.inputs)} image(s) {translator.direction}, {what} each, "

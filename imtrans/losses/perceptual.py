@@ -16,6 +16,8 @@ fed BGR in [0, 255] minus the Caffe mean; its weights are not distributed any mo
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
 
 import torch
@@ -34,6 +36,46 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 class MissingWeightsError(FileNotFoundError):
     """Pretrained weights are neither at the configured path nor in the hub cache, and could not
     be downloaded. The message is one line naming the file to place."""
+
+
+# Inference never calls a training loss: ``imtrans.load_model`` builds methods inside
+# ``without_loss_networks()`` so a checkpoint translates on a machine without the VGG files.
+_SKIP_LOSS_NETWORKS = contextvars.ContextVar("imtrans_skip_loss_networks", default=False)
+
+
+@contextlib.contextmanager
+def without_loss_networks():
+    """Within the block, perceptual losses are built without reading their pretrained network;
+    calling such a loss raises. For modules built for inference only."""
+    token = _SKIP_LOSS_NETWORKS.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_LOSS_NETWORKS.reset(token)
+
+
+class _NotLoaded:
+    """The place of a loss network skipped by :func:`without_loss_networks`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _apply(self, fn, recurse=True):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError(
+            f"the {self.name} network of this loss was not loaded: the module was built for inference "
+            "(imtrans.load_model); train with imtrans.run, which loads it"
+        )
+
+    def __iter__(self):
+        self()
+
+
+def _loss_network(name: str, load):
+    """``load()``, or a stand-in that refuses to run inside :func:`without_loss_networks`."""
+    return _NotLoaded(name) if _SKIP_LOSS_NETWORKS.get() else load()
 
 
 def vgg16_features() -> nn.Sequential:
@@ -133,7 +175,7 @@ class DomainInvariantPerceptualLoss(nn.Module):
 
     def __init__(self, path: str | Path | None = None, download: bool = False):
         super().__init__()
-        self.__dict__["vgg"] = load_vgg16_relu5_3(path, download)
+        self.__dict__["vgg"] = _loss_network("VGG16", lambda: load_vgg16_relu5_3(path, download))
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -219,7 +261,7 @@ class VGG19PerceptualLoss(nn.Module):
 
     def __init__(self, path: str | Path | None = None, download: bool = False, weights=VGG19_WEIGHTS):
         super().__init__()
-        self.__dict__["vgg"] = load_vgg19_relu5_1(path, download)
+        self.__dict__["vgg"] = _loss_network("VGG19", lambda: load_vgg19_relu5_1(path, download))
         self.weights = tuple(float(w) for w in weights)
 
     def _apply(self, fn, recurse=True):

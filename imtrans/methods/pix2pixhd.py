@@ -146,6 +146,7 @@ class Pix2PixHD(TranslationModule):
     """
 
     directions = ("a2b",)
+    input_kind = "labels"
 
     def __init__(
         self,

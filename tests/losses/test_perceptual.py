@@ -10,9 +10,12 @@ import torch.nn.functional as F
 from imtrans.losses.perceptual import (
     VGG16_FILE,
     DomainInvariantPerceptualLoss,
+    MissingWeightsError,
+    VGG19PerceptualLoss,
     load_vgg16_relu5_3,
     vgg16_features,
     vgg16_weights_path,
+    without_loss_networks,
 )
 
 
@@ -38,6 +41,22 @@ def test_missing_weights_fail_with_one_line_naming_the_file(tmp_path, monkeypatc
     assert str(expected) in message and "\n" not in message
     with pytest.raises(FileNotFoundError, match="elsewhere.pth"):
         load_vgg16_relu5_3(tmp_path / "elsewhere.pth", download=True)  # a given path is never fetched
+
+
+def test_modules_built_for_inference_need_no_loss_weights(tmp_path, monkeypatch):
+    """What imtrans.load_model relies on: no VGG file needed, and a clear error if called."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no weight file there
+    with pytest.raises(MissingWeightsError):
+        VGG19PerceptualLoss()
+    with without_loss_networks():
+        losses = [DomainInvariantPerceptualLoss(), VGG19PerceptualLoss()]
+    x = torch.zeros(1, 3, 32, 32)
+    for loss in losses:
+        loss.to(torch.float64)  # moving the module still works
+        with pytest.raises(RuntimeError, match="built for inference"):
+            loss(x, x)
+    with pytest.raises(MissingWeightsError):  # the switch ends with the block
+        DomainInvariantPerceptualLoss()
 
 
 def test_official_topology_and_frozen_weights(vgg_file):

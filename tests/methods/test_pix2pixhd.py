@@ -384,3 +384,42 @@ def test_two_process_ddp_keeps_parameters_identical(tmp_path, vgg19):
     init = torch.load(tmp_path / "init.pt")
     assert r0.keys() == r1.keys() and all(torch.equal(r0[k], r1[k]) for k in r0)
     assert sum(not torch.equal(r0[k], init[k]) for k in init) > len(init) // 2
+
+
+@needs_sample
+def test_translate_command_takes_label_and_instance_maps(global_run, tmp_path):
+    """``imtrans translate`` on label maps (+ instance maps): outputs equal ``module.translate``
+    on the same ids, at the input's size; the grid shows the coloured labels."""
+    from imtrans.callbacks.images import to_uint8
+    from imtrans.translate import translate
+
+    ids = {}
+    for kind in ("label", "inst"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        for src in sorted((CITYSCAPES / f"test_{kind}").glob("*.png"))[:2]:
+            # 2048x1024 -> 256x128, nearest: ids stay ids (16-bit instance ids too)
+            small = Image.open(src).resize((256, 128), Image.NEAREST)
+            small.save(folder / src.name)
+            ids.setdefault(kind, []).append(torch.from_numpy(np.asarray(small).astype(np.int64)))
+    out = tmp_path / "out"
+    result = translate([f"ckpt={global_run}", f"input={tmp_path / 'label'}", f"inst={tmp_path / 'inst'}",
+                        f"output={out}", "grid=true", "progress=false", "ema=false"])  # fmt: skip
+    assert len(result.inputs) == 2 and len(result.written) == 4
+    model = load_model(global_run)
+    expected = model.translate({"label": torch.stack(ids["label"]), "inst": torch.stack(ids["inst"])})
+    for i, path in enumerate(result.inputs):
+        with Image.open(out / f"{path.stem}_a2b.png") as im:
+            assert im.size == (256, 128)
+            written = torch.from_numpy(np.asarray(im)).permute(2, 0, 1)
+        assert torch.equal(written, to_uint8(expected[i])), path.name
+        with Image.open(out / f"{path.stem}_a2b_grid.png") as im:
+            assert im.size == (2 * 256 + 6, 128 + 4)
+    # a wrong pairing, and export (which takes images), are clear errors
+    from imtrans.export import export
+
+    with pytest.raises(ValueError, match="translates labels, not images"):
+        export(global_run, out=tmp_path / "export", log=lambda *a: None)
+    with pytest.raises(ValueError, match="1 instance map"):
+        translate([f"ckpt={global_run}", f"input={tmp_path / 'label'}",
+                   f"inst={sorted((tmp_path / 'inst').glob('*.png'))[0]}", f"output={out}", "progress=false"])  # fmt: skip
