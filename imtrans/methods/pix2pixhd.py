@@ -348,6 +348,10 @@ class Pix2PixHD(TranslationModule):
         if reference is not None and not self.use_features:
             raise ValueError("Pix2PixHD without instance_feat is deterministic: it takes no reference image")
         label, inst = self._split(x)
+        # user input (training data is checked when read): one line, not a scatter index error
+        low, high = int(label.min()), int(label.max())
+        if low < 0 or high >= self.label_nc:
+            raise ValueError(f"pix2pixHD: label ids must lie in [0, {self.label_nc}), got {low}..{high}")
         outs = []
         with self.inference_mode():
             inp = self.encode_input(label, inst)

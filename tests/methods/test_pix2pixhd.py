@@ -415,7 +415,9 @@ def test_translate_command_takes_label_and_instance_maps(global_run, tmp_path):
         assert torch.equal(written, to_uint8(expected[i])), path.name
         with Image.open(out / f"{path.stem}_a2b_grid.png") as im:
             assert im.size == (2 * 256 + 6, 128 + 4)
-    # a wrong pairing, and export (which takes images), are clear errors
+    # a wrong pairing, ids outside the classes, and export (which takes images), are clear errors
+    with pytest.raises(ValueError, match=r"label ids must lie in \[0, 35\), got 0..200"):
+        model.translate(torch.tensor([[[0, 200]]]))
     from imtrans.export import export
 
     with pytest.raises(ValueError, match="translates labels, not images"):
