@@ -11,12 +11,16 @@ forward; G+E step (D, D2 frozen); D step; D2 step; it logs nothing.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+
+if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
 

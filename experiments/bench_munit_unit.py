@@ -15,12 +15,16 @@ framework overhead. Iterations per second are measured over ``--iters`` iteratio
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+
+if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.benchlib import bench_config, environment, rates, run_imtrans
 from imtrans.losses import weighted_sum

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
 import torch
+
+if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
 from imtrans.losses.perceptual import VGG19_FILE, vgg19_features
