@@ -48,7 +48,7 @@ class ScaledUpdate:
         self.optimizers = {id(o) for o in optimizers}
         self._unscaled: set[int] = set()
         self.skipped = False
-        self.scale_before = 1.0
+        self.scale_before = self.scale_after = 1.0
 
     def scale(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss multiplied by the update's scale, for backward passes made outside
@@ -92,6 +92,9 @@ class PerUpdateScalerPrecision(MixedPrecision):
         )
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self._stack: list[ScaledUpdate] = []
+        # Each scaler's scale after its last update: the next update's "before" without
+        # reading it back from the device again (one sync per update, in close_update).
+        self._scales: dict[str, float] = {}
 
     def _scaler(self, key: str) -> torch.amp.GradScaler:
         if key not in self.scalers:
@@ -103,7 +106,7 @@ class PerUpdateScalerPrecision(MixedPrecision):
         and each optimizer steps with the innermost update that owns it)."""
         optimizers = [getattr(o, "optimizer", o) for o in optimizers]
         update = ScaledUpdate(key, self._scaler(key), optimizers)
-        update.scale_before = update.scaler.get_scale()
+        update.scale_before = self._scales.get(key) or update.scaler.get_scale()
         self._stack.append(update)
         return update
 
@@ -115,7 +118,8 @@ class PerUpdateScalerPrecision(MixedPrecision):
             raise RuntimeError(f"mixed-precision update '{update.key}' closed out of order")
         self._stack.pop()
         update.scaler.update()
-        update.skipped = update.scaler.get_scale() < update.scale_before
+        update.scale_after = self._scales[update.key] = update.scaler.get_scale()
+        update.skipped = update.scale_after < update.scale_before
 
     def abandon_update(self, update: ScaledUpdate) -> None:
         """Leave an update without touching its scaler (an exception inside the scope)."""
@@ -160,6 +164,7 @@ class PerUpdateScalerPrecision(MixedPrecision):
             )
             scalers = {}
             self.scaler_kwargs["init_scale"] = state_dict.get("scale", self.scaler_kwargs["init_scale"])
+        self._scales.clear()
         for key, state in scalers.items():
             self._scaler(key).load_state_dict(state)
 

@@ -235,7 +235,7 @@ class TranslationModule(L.LightningModule):
         plugin.close_update(update)
         if update.skipped:
             self._skipped.update(names)
-        self.log(f"amp/scale_{update.key}", update.scaler.get_scale(), on_step=True, on_epoch=False)
+        self.log(f"amp/scale_{update.key}", update.scale_after, on_step=True, on_epoch=False)
 
     def optimize(
         self,
