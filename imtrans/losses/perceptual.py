@@ -78,18 +78,26 @@ def _loss_network(name: str, load):
     return _NotLoaded(name) if _SKIP_LOSS_NETWORKS.get() else load()
 
 
-def vgg16_features() -> nn.Sequential:
-    """torchvision's ``vgg16().features`` layout (same indices, so its ``features.*`` keys
-    load), built without the 124 M-parameter classifier."""
+def _vgg_features(cfg) -> nn.Sequential:
+    """torchvision's VGG ``features`` for a layer list (widths, "M" for max pooling): 3x3
+    convs with ReLU, same indices as torchvision, so its ``features.*`` keys load."""
     layers: list[nn.Module] = []
     in_ch = 3
-    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
+    for v in cfg:
         if v == "M":
             layers.append(nn.MaxPool2d(2, 2))
         else:
             layers += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=True)]
             in_ch = v
     return nn.Sequential(*layers)
+
+
+def vgg16_features() -> nn.Sequential:
+    """torchvision's ``vgg16().features`` layout (same indices, so its ``features.*`` keys
+    load), built without the 124 M-parameter classifier."""
+    return _vgg_features(
+        (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+    )
 
 
 def _load_features(
@@ -206,16 +214,7 @@ VGG19_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 def vgg19_features() -> nn.Sequential:
     """torchvision's ``vgg19().features`` layout (its ``features.*`` keys load), no classifier."""
-    layers: list[nn.Module] = []
-    in_ch = 3
-    cfg = (64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4, "M")
-    for v in cfg:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(in_ch, v, 3, padding=1), nn.ReLU(inplace=True)]
-            in_ch = v
-    return nn.Sequential(*layers)
+    return _vgg_features((64, 64, "M", 128, 128, "M", *[256] * 4, "M", *[512] * 4, "M", *[512] * 4, "M"))
 
 
 def vgg19_weights_path(path: str | Path | None = None) -> Path:

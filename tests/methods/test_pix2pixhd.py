@@ -39,17 +39,7 @@ needs_sample = pytest.mark.skipif(not CITYSCAPES.is_dir(), reason="../shared/dat
 @pytest.fixture
 def vgg19(tmp_path_factory):
     """A random-weight VGG19 file where the loss looks for it ($TORCH_HOME of the tests)."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
-    if not path.is_file():
-        g = torch.Generator().manual_seed(0)
-        state = {
-            f"features.{k}": torch.randn(v.shape, generator=g) * 0.05
-            for k, v in vgg19_features().state_dict().items()
-            if int(k.split(".")[0]) < 30
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(state, path)
-    return path
+    return _write_vgg(Path(torch.hub.get_dir()).parent)
 
 
 def run_overrides(iters: int = 2, extra: list[str] | None = None) -> list[str]:
@@ -229,16 +219,19 @@ def global_run(tmp_path_factory):
     return out
 
 
-def _write_vgg(torch_home: Path) -> None:
+def _write_vgg(torch_home: Path) -> Path:
+    """Random VGG19 weights (seeded) as ``<torch_home>/hub/checkpoints/vgg19-dcbb9e9d.pth``."""
     path = torch_home / "hub" / "checkpoints" / VGG19_FILE
-    g = torch.Generator().manual_seed(0)
-    state = {
-        f"features.{k}": torch.randn(v.shape, generator=g) * 0.05
-        for k, v in vgg19_features().state_dict().items()
-        if int(k.split(".")[0]) < 30
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
+    if not path.is_file():
+        g = torch.Generator().manual_seed(0)
+        state = {
+            f"features.{k}": torch.randn(v.shape, generator=g) * 0.05
+            for k, v in vgg19_features().state_dict().items()
+            if int(k.split(".")[0]) < 30
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, path)
+    return path
 
 
 @needs_sample
