@@ -22,7 +22,7 @@ import torch
 if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
+from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans, write_report
 
 
 def run_bare(cfg, warmup: int, iters: int, device: str) -> tuple[float, float]:
@@ -88,9 +88,7 @@ def main(argv=None):
         f"Framework overhead (imtrans time / bare time): median {bare[0] / fw[0]:.3f}, best {bare[1] / fw[1]:.3f}.",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

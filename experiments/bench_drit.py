@@ -25,7 +25,7 @@ import torch
 if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.benchlib import bench_config, environment
+from experiments.benchlib import bench_config, environment, write_report
 from imtrans.losses import weighted_sum
 from imtrans.run import train
 
@@ -185,9 +185,7 @@ def main(argv=None):
         *rows,
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

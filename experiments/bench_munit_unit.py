@@ -26,7 +26,7 @@ import torch
 if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.benchlib import bench_config, environment, rates, run_imtrans
+from experiments.benchlib import bench_config, environment, rates, run_imtrans, write_report
 from imtrans.losses import weighted_sum
 
 VARIANTS = {
@@ -146,10 +146,7 @@ def main(argv=None):
                 f"- {m}: one translation pass per iteration is {one[0][1] / off[0][1]:.2f}x the speed of the "
                 f"official two passes through imtrans ({one[1][1] / off[1][1]:.2f}x in the bare loop), best iterations."
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(lines) + "\n"
-    args.out.write_text(text)
-    print(text)
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

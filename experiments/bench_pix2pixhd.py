@@ -26,7 +26,7 @@ import torch
 if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans
+from experiments.benchlib import bare_step, bench_config, environment, rates, run_imtrans, write_report
 from imtrans.losses.perceptual import VGG19_FILE, vgg19_features
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cityscapes_sample"
@@ -139,9 +139,7 @@ def main(argv=None):
         ],
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_report(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,11 @@ def environment(threads: int, device: str) -> str:
         f"{device}, {threads} threads; torch {torch.__version__}, lightning {L.__version__}, "
         f"{platform.processor() or platform.machine()}"
     )
+
+
+def write_report(path: Path, lines: list[str]) -> None:
+    """Write the Markdown report (a trailing newline added) and print it."""
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(text, end="")
