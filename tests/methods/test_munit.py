@@ -122,7 +122,7 @@ def test_experiment_presets():
     assert (quick.data.size, quick.data.batch_size, _experiment_file("munit_quickstart").iters) == (
         64,
         1,
-        650,
+        2000,
     )
     assert quick.callbacks.sample_grid.every_n_iters == 500
     assert quick.hydra.runtime.choices.logger == "csv"
