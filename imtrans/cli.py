@@ -1,6 +1,6 @@
 """The ``imtrans`` console script: ``imtrans [run] <hydra overrides>``.
 
-``imtrans translate|export|check|evaluate ...`` run the other entry points.
+``imtrans translate|export|check|evaluate|import|zoo ...`` run the other entry points.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ SUBCOMMANDS = {
     "export": "imtrans.export",
     "check": "imtrans.data.check",
     "evaluate": "imtrans.evaluate",
+    "import": "imtrans.official.__main__",
+    "zoo": "imtrans.official.zoo",
 }
 
 

@@ -100,6 +100,10 @@ class TranslationModule(L.LightningModule):
         scheduler: a factory ``optimizer -> LRScheduler`` or None (constant rate).
         scheduler_interval: ``epoch`` or ``iteration``: when schedulers step.
         detect_nonfinite: stop on a NaN/Inf loss term (one device sync per update).
+        directions: the directions this model translates, a subset of the method's (e.g. an
+            imported CycleGAN generator of one direction); None: all of them.
+        init_from: a run directory or checkpoint whose weights a new training run starts from
+            (fine-tuning: iteration 0, fresh optimizers and schedulers); see ``setup``.
     """
 
     #: True for methods whose output depends on a sampled or encoded style code.
@@ -119,8 +123,20 @@ class TranslationModule(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "epoch",
         detect_nonfinite: bool = True,
+        directions: Iterable[str] | None = None,
+        init_from: str | None = None,
     ):
         super().__init__()
+        if directions is not None:
+            directions = tuple(directions)
+            extra = [d for d in directions if d not in type(self).directions]
+            if not directions or extra:
+                raise ValueError(
+                    f"model.directions={list(directions)}: {type(self).__name__} translates {type(self).directions}"
+                )
+            # an instance attribute: the class's tuple stays the method's full set
+            self.directions = directions
+        self.init_from = init_from
         self.detect_nonfinite = detect_nonfinite
         self.automatic_optimization = False
         loss = _plain(loss)
@@ -403,14 +419,24 @@ class TranslationModule(L.LightningModule):
             Deterministic methods repeat their output S times (pix2pix's dropout noise,
             when kept at test time as in the paper, makes the samples differ).
         """
-        if direction not in self.directions:
-            raise ValueError(f"{type(self).__name__} translates {self.directions}, not {direction!r}")
+        self.check_direction(direction)
         if reference is not None and not self.is_multimodal:
             raise ValueError(f"{type(self).__name__} is deterministic: it takes no reference image")
         x = x.to(self.device)
         with self.inference_mode():
             outs = [self.generate(x, direction, style) for _ in range(num_samples)]
         return outs[0] if num_samples == 1 else torch.stack(outs, 1)
+
+    def check_direction(self, direction: str) -> None:
+        """A ValueError unless this model translates ``direction``."""
+        if direction in self.directions:
+            return
+        if direction in type(self).directions:  # restricted by ``model.directions``
+            raise ValueError(
+                f"this {type(self).__name__} translates {', '.join(self.directions)} only (model.directions): "
+                f"it holds no trained generator for {direction}"
+            )
+        raise ValueError(f"{type(self).__name__} translates {self.directions}, not {direction!r}")
 
     def grid_inputs(self, batch: Mapping[str, Any], direction: str) -> tuple[Any, torch.Tensor] | None:
         """(what ``translate`` takes, the N x C x H x W image in [-1, 1] a sample grid shows as
@@ -462,6 +488,57 @@ class TranslationModule(L.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
+
+    # ------------------------------------------------------------------ fine-tuning
+    def setup(self, stage: str) -> None:
+        """``init_from``: a fit starts from that run's (or imported official) weights.
+
+        Called before Lightning restores a ``ckpt_path``, so resuming a fine-tuning run takes the
+        resumed weights, as it should. Everything but the weights starts afresh: iteration 0,
+        new optimizers and schedulers, and EMA copies (when enabled) start from the loaded
+        generators. Buffers that are weights (pix2pixHD's clusters) are loaded with them.
+        """
+        if stage != "fit" or not self.init_from or getattr(self, "_initialised_from", None) == self.init_from:
+            return
+        self.load_weights_from(self.init_from)
+        self._initialised_from = self.init_from
+
+    def load_weights_from(self, path: str) -> None:
+        """Load the weights of an imtrans run or checkpoint (``init_from``), strictly.
+
+        The source's EMA copies and iteration counter are left out. A key or shape that differs
+        is a ValueError naming it (the fine-tuning config must build the same networks).
+        """
+        from pathlib import Path
+
+        file = Path(path).expanduser()
+        if file.is_dir():
+            file = file / "checkpoints" / "last.ckpt"
+        if not file.is_file():
+            raise FileNotFoundError(f"model.init_from={path}: no checkpoint {file}")
+        source = torch.load(file, map_location="cpu", weights_only=False).get("state_dict")
+        if source is None:
+            raise ValueError(f"model.init_from={path}: {file} has no 'state_dict'")
+        skip = ("ema.", "_iteration")
+        source = {k: v for k, v in source.items() if not k.startswith(skip)}
+        ours = {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+        for key, value in source.items():
+            if key not in ours:
+                raise ValueError(f"model.init_from={path}: key {key!r} of {file} is not in this model")
+            if value.shape != ours[key].shape:
+                raise ValueError(
+                    f"model.init_from={path}: {key!r} has shape {tuple(value.shape)} in {file}, "
+                    f"{tuple(ours[key].shape)} here (build the same architecture)"
+                )
+        missing = [k for k in ours if k not in source]
+        if missing:
+            raise ValueError(
+                f"model.init_from={path}: {file} lacks {len(missing)} tensor(s), first {missing[0]!r}"
+            )
+        self.load_state_dict(source, strict=False)
+        if self.ema is not None:  # the EMA callback made its copies before this load
+            for name, averaged in self.ema.items():
+                averaged.load_state_dict(getattr(self, name).state_dict())
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:

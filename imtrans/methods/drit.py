@@ -467,8 +467,7 @@ class DRIT(DritUpdates):
         """As ``TranslationModule.translate``. ``reference``: N or 1 images of the target domain
         whose attribute (the encoder's mean) is used for every sample (example-guided)."""
         if reference is not None:
-            if direction not in self.directions:
-                raise ValueError(f"DRIT translates {self.directions}, not {direction!r}")
+            self.check_direction(direction)
             with self.inference_mode():
                 style = self.encode_reference(reference, direction)
         return super().translate(x, direction, style=style, num_samples=num_samples)

@@ -275,8 +275,7 @@ class MUNIT(TwoDomainAutoEncoderGAN):
         """
         if reference is None:
             return super().translate(x, direction, style=style, num_samples=num_samples)
-        if direction not in self.directions:
-            raise ValueError(f"{type(self).__name__} translates {self.directions}, not {direction!r}")
+        self.check_direction(direction)
         x = x.to(self.device)
         with self.inference_mode():
             code = self.encode_style(reference, "B" if direction == "a2b" else "A")

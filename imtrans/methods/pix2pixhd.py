@@ -343,8 +343,7 @@ class Pix2PixHD(TranslationModule):
         N x 3 x H' x W', resized to the label map) gives E's features of each instance instead;
         ``style`` (N x feat_num x H x W) is used as it is.
         """
-        if direction not in self.directions:
-            raise ValueError(f"Pix2PixHD translates {self.directions}, not {direction!r}")
+        self.check_direction(direction)
         if reference is not None and not self.use_features:
             raise ValueError("Pix2PixHD without instance_feat is deterministic: it takes no reference image")
         label, inst = self._split(x)

@@ -1,0 +1,77 @@
+"""Shared by the official-checkpoint tests: the fixtures (copied from ../shared/official_fixtures,
+written by the official code bases), importing them and fine-tuning an import for 2 iterations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from imtrans.official import import_official
+from imtrans.run import train
+from tests.helpers import compose_config
+
+FIXTURES = Path(__file__).parent / "fixtures"
+#: outputs reproduce the official ones to ~8e-6 across thread counts (fixtures README)
+ATOL = 1e-5
+
+
+def fixture(method: str) -> Path:
+    return FIXTURES / method
+
+
+def cases(folder: Path) -> dict:
+    return torch.load(folder / "cases.pt", map_location="cpu", weights_only=True)
+
+
+def options(folder: Path) -> dict:
+    return json.loads((folder / "options.json").read_text())
+
+
+def do_import(method: str, path: Path, out: Path, overrides=(), **opts) -> Path:
+    return import_official(method, path, out, options=opts, overrides=list(overrides))
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return (a - b).abs().max().item()
+
+
+def finetune(imported: Path, data: list[str], out: Path, iters: int = 2, extra=()) -> tuple[dict, dict, Path]:
+    """Train ``iters`` iterations from ``imported`` through ``model.init_from`` with the
+    architecture overrides recorded in its import.json; returns (weights before, after, run dir)."""
+    record = json.loads((imported / "import.json").read_text())
+    arch = [o for o in record["overrides"] if not o.startswith(("data=", "+model.directions"))]
+    cfg = compose_config(
+        [
+            *arch,
+            *data,
+            f"model.init_from={imported}",
+            "trainer=cpu",
+            "logger=none",
+            "metrics=none",
+            f"iters={iters}",
+            "task=fit",
+            "callbacks.sample_grid=null",
+            "callbacks.progress_bar=null",
+            "trainer.enable_model_summary=false",
+            *extra,
+        ],
+        output_dir=out,
+    )
+    before = torch.load(imported / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    train(cfg)
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+    return before, ckpt, out
+
+
+def assert_finetuned(before: dict, ckpt: dict, networks) -> None:
+    """Iteration counter at the run's length, finite weights, and every imported network moved."""
+    after = ckpt["state_dict"]
+    assert ckpt["global_step"] > 0
+    for name in networks:
+        keys = [k for k in before if k.startswith(f"{name}.") and before[k].is_floating_point()]
+        assert keys, name
+        assert all(torch.isfinite(after[k]).all() for k in keys), name
+        assert any(not torch.equal(before[k], after[k]) for k in keys), f"{name} did not move"
