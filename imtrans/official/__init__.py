@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "IDENTITY",
     "Imported",
     "Network",
     "OfficialFormatError",
@@ -66,6 +67,9 @@ class OfficialFormatError(ValueError):
 
 
 Rules = Sequence[tuple[str, Any]]
+#: for networks whose official keys are ours (pix2pix's U-Net, MUNIT/UNIT): every key kept as
+#: it is; the core still refuses a key our network lacks
+IDENTITY: Rules = [(r"(.*)", r"\1")]
 
 
 @dataclass
@@ -305,13 +309,27 @@ def _trained_networks(module) -> list[str]:
 
 
 def build_module(imported: Imported, user_overrides: Sequence[str], out_dir: Path):
-    """(config, module with the official weights loaded, dropped legacy keys); nothing written."""
+    """(config, module with the official weights loaded, dropped legacy keys, the overrides that
+    built it); nothing written."""
     import hydra
 
     from imtrans.losses.perceptual import without_loss_networks
     from imtrans.run import _config_dict
 
-    cfg = compose(merge_overrides(imported.overrides, user_overrides), out_dir)
+    base = list(imported.overrides)
+    while True:
+        try:
+            cfg = compose(merge_overrides(base, user_overrides), out_dir)
+            break
+        except OfficialFormatError as err:
+            # A format's override of a key the chosen data set has not (``data.size`` exists
+            # only for the procedural shapes): leave it out; the user's overrides stay as given.
+            absent = re.search(r"Could not override '([^']+)'", str(err))
+            dropped = [o for o in base if absent and o.split("=", 1)[0] == absent.group(1)]
+            if not dropped:
+                raise
+            base = [o for o in base if o not in dropped]
+            imported.notes.append(f"override {dropped[0]} left out: the chosen config has no such key")
     # the loss networks (VGG) are not needed to hold weights; a fine-tuning run loads them
     with without_loss_networks():
         try:
@@ -340,7 +358,7 @@ def build_module(imported: Imported, user_overrides: Sequence[str], out_dir: Pat
             )
         module.get_buffer(key).copy_(value)
     module.imtrans_config = _config_dict(cfg)
-    return cfg, module, dropped
+    return cfg, module, dropped, merge_overrides(base, user_overrides)
 
 
 def lightning_checkpoint(module) -> dict[str, Any]:
@@ -397,7 +415,7 @@ def import_official(
     if not path.exists():
         raise OfficialFormatError(f"{path}: no such file or folder")
     imported = fmt.read(path, **options)
-    cfg, module, dropped = build_module(imported, overrides, out)
+    cfg, module, dropped, used_overrides = build_module(imported, overrides, out)
     ckpt = lightning_checkpoint(module)
     trained = _trained_networks(module)
     record = {
@@ -409,12 +427,13 @@ def import_official(
             for p in imported.sources
         ],
         "official_options": imported.official_options,
-        "overrides": merge_overrides(imported.overrides, overrides),
+        "overrides": used_overrides,
         "networks_imported": sorted(imported.networks),
         "networks_fresh": [n for n in trained if n not in imported.networks],
         "buffers_imported": sorted(imported.buffers),
         "dropped_keys": dropped,
         "official_iteration": imported.iteration,
+        "input_kind": module.input_kind,
         "notes": imported.notes,
     }
     ckpt["imtrans_import"] = record

@@ -81,8 +81,14 @@ def _report(out: Path) -> str:
     )
     for note in record["notes"]:
         lines.append(f"  {note}")
-    lines.append(f"  translate: imtrans translate ckpt={out} input=<images>")
-    lines.append(f"  fine-tune: python -m imtrans.run <same model/data overrides> model.init_from={out}")
+    inputs = (
+        "input=<label maps> inst=<instance maps>"
+        if record.get("input_kind") == "labels"
+        else "input=<images>"
+    )
+    arch = " ".join(o for o in record["overrides"] if not o.startswith(("+model.directions", "data=")))
+    lines.append(f"  translate: imtrans translate ckpt={out} {inputs}")
+    lines.append(f"  fine-tune: python -m imtrans.run {arch} data=<your data> model.init_from={out}")
     return "\n".join(lines)
 
 

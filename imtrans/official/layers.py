@@ -11,7 +11,7 @@ the architecture options (``../shared/OFFICIAL_CHECKPOINTS.md`` §3, rules R1, R
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -101,6 +101,42 @@ def patch_discriminator_rules(
             rules += _weight_norm_pairs(f"{official}.{pos + 1}", f"{ours}.{n}.1")
     rules += _weight_norm_pairs(f"{official}.{2 + 3 * n_layers}", f"{ours}.{n_layers + 1}")
     return rules
+
+
+# ----------------------------------------------------------------------------- files
+def _epoch_order(label: str) -> tuple[int, int]:
+    """Sort key of a snapshot label: ``latest`` last, then numbers (``5``, ``iter_20000``)."""
+    if label == "latest":
+        return (2, 0)
+    m = re.fullmatch(r"(?:iter_)?(\d+)", label)
+    return (1, int(m.group(1))) if m else (0, 0)
+
+
+def find_snapshot(
+    path: Path, names: Sequence[str], epoch: str | None = None, renamed: str | None = None
+) -> tuple[dict[str, Path], str | None]:
+    """``({network name: file}, snapshot label)`` of one snapshot ``<epoch>_net_<name>.pth``,
+    the layout of junyanz's code bases and of pix2pixHD.
+
+    ``path`` a file: that network alone; a file named otherwise is taken as ``renamed``
+    (default ``names[0]``, the generator: downloaded models are often renamed), label None.
+    ``path`` a folder: the snapshot ``epoch``, by default the newest, ``latest`` first (what the
+    official ``--continue_train`` loads), then the highest epoch or ``iter_<N>``.
+    """
+    pattern = re.compile(rf"(.+)_net_({'|'.join(sorted(names, key=len, reverse=True))})\.pth")
+    if path.is_file():
+        m = pattern.fullmatch(path.name)
+        return ({m.group(2): path}, m.group(1)) if m else ({renamed or names[0]: path}, None)
+    found = [(pattern.fullmatch(p.name), p) for p in sorted(path.iterdir()) if p.is_file()]
+    found = [(m.group(1), m.group(2), p) for m, p in found if m]
+    if not found:
+        raise OfficialFormatError(f"{path}: no <epoch>_net_<{'|'.join(names)}>.pth files in this folder")
+    labels = sorted({label for label, _, _ in found}, key=_epoch_order)
+    label = str(epoch) if epoch is not None else labels[-1]
+    chosen = {name: p for lab, name, p in found if lab == label}
+    if not chosen:
+        raise OfficialFormatError(f"{path}: no snapshot {label!r}; snapshots: {', '.join(labels)}")
+    return chosen, label
 
 
 # ----------------------------------------------------------------------------- shape readers

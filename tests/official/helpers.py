@@ -4,15 +4,19 @@ written by the official code bases), importing them and fine-tuning an import fo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 import torch
 
-from imtrans.official import import_official
+from imtrans.official import OfficialFormatError, import_official
 from imtrans.run import train
 from tests.helpers import compose_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: the official key tables at the paper configurations (../shared beside the repository, in CI too)
+KEYS = Path(__file__).resolve().parents[2].parent / "shared" / "official_keys"
 #: outputs reproduce the official ones to ~8e-6 across thread counts (fixtures README)
 ATOL = 1e-5
 
@@ -75,3 +79,24 @@ def assert_finetuned(before: dict, ckpt: dict, networks) -> None:
         assert keys, name
         assert all(torch.isfinite(after[k]).all() for k in keys), name
         assert any(not torch.equal(before[k], after[k]) for k in keys), f"{name} did not move"
+
+
+def import_error(method: str, path: Path, tmp_path: Path, **opts) -> str:
+    """The message of the OfficialFormatError an import of ``path`` raises; asserts it is one
+    line and that nothing was written."""
+    out = tmp_path / "never"
+    with pytest.raises(OfficialFormatError) as info:
+        do_import(method, path, out, **opts)
+    assert not out.exists(), "nothing may be written for a bad input"
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def key_table(name: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Rows (official key, imtrans key, shape) of ``official_keys/<name>``; skips when absent."""
+    path = KEYS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present (../shared is beside the repository)")
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+    return [(a, b, tuple(int(x) for x in re.findall(r"\d+", shape))) for a, b, shape in rows]

@@ -20,6 +20,7 @@ from tests.official.helpers import (
     do_import,
     finetune,
     fixture,
+    import_error,
     max_diff,
 )
 
@@ -84,13 +85,7 @@ def _bad(tmp_path, name: str, content: bytes | None = None, sd: dict | None = No
 
 
 def _error(method, path, tmp_path, **opts) -> str:
-    out = tmp_path / "never"
-    with pytest.raises(OfficialFormatError) as info:
-        do_import(method, path, out, **opts)
-    assert not out.exists(), "nothing may be written for a bad input"
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+    return import_error(method, path, tmp_path, **opts)
 
 
 def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):

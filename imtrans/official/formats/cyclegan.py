@@ -13,11 +13,11 @@ shapes: ngf, number of residual blocks, input/output channels, dropout, ndf, n_l
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from imtrans.official import Imported, Network, OfficialFormatError, read_file, state_dict_in
 from imtrans.official.layers import (
+    find_snapshot,
     patch_discriminator_options,
     patch_discriminator_rules,
     resnet_generator_options,
@@ -29,33 +29,12 @@ OPTIONS = {
     "epoch": "which snapshot of a checkpoint folder: latest (default), an epoch number or iter_<N>",
 }
 NETWORKS = ("G_A", "G_B", "D_A", "D_B")
-_NAME = re.compile(r"(.+)_net_(G_A|G_B|D_A|D_B|G)\.pth")
-
-
-def _epoch_order(label: str) -> tuple[int, int]:
-    if label == "latest":
-        return (2, 0)
-    m = re.fullmatch(r"(?:iter_)?(\d+)", label)
-    return (1, int(m.group(1))) if m else (0, 0)
 
 
 def find_files(path: Path, epoch: str | None = None) -> dict[str, Path]:
-    """``{network name: file}``; a single-generator file is keyed ``G``."""
-    if path.is_file():
-        m = _NAME.fullmatch(path.name)
-        if m is None:
-            # a downloaded model renamed by the user (e.g. horse2zebra.pth): one generator
-            return {"G": path}
-        return {m.group(2): path}
-    files = [p for p in sorted(path.iterdir()) if _NAME.fullmatch(p.name)]
-    if not files:
-        raise OfficialFormatError(f"{path}: no <epoch>_net_<G_A|G_B|D_A|D_B|G>.pth files in this folder")
-    labels = sorted({_NAME.fullmatch(p.name).group(1) for p in files}, key=_epoch_order)
-    label = epoch or labels[-1]
-    chosen = {_NAME.fullmatch(p.name).group(2): p for p in files if _NAME.fullmatch(p.name).group(1) == label}
-    if not chosen:
-        raise OfficialFormatError(f"{path}: no snapshot {label!r}; snapshots: {', '.join(labels)}")
-    return chosen
+    """``{network name: file}``; a single-generator file (``latest_net_G.pth`` as published, or
+    renamed) is keyed ``G``."""
+    return find_snapshot(path, (*NETWORKS, "G"), epoch, renamed="G")[0]
 
 
 def read(path: Path, direction: str | None = None, epoch: str | None = None) -> Imported:
