@@ -113,6 +113,33 @@ def resolve_ckpt_path(ckpt_path: str | None, out_dir: Path) -> str | None:
     return str(candidates[-1])
 
 
+def _choice(group: str) -> str | None:
+    """The value chosen for a config group (``trainer=ddp`` -> ``ddp``), when Hydra knows it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().runtime.choices.get(group)
+    except ValueError:  # no Hydra context (a config built by hand)
+        return None
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """A trainer that needs GPUs on a machine without one is a ConfigError naming the CPU presets
+    (before Lightning fails deep inside with "No supported gpu backend found")."""
+    import torch
+
+    from imtrans.errors import ConfigError
+
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        name = _choice("trainer")
+        what = f"trainer={name}" if name else f"trainer.accelerator={accelerator}"
+        raise ConfigError(
+            f"{what} needs GPUs (trainer.accelerator={accelerator}) and torch finds none on this machine; "
+            "use trainer=ddp_cpu (DDP over 2 CPU processes) or trainer=cpu"
+        )
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
     """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
 
@@ -139,6 +166,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
+    check_trainer(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     # Check the data now, in this process: bad input fails with one line before any
     # worker or DDP process starts.
@@ -146,6 +174,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
 
     model = hydra.utils.instantiate(cfg.model)
     model.imtrans_config = _config_dict(cfg)
+    model.check_data(datamodule)
 
     callbacks = _instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
     evaluation = _metrics_callback(cfg, callbacks)
@@ -251,13 +280,16 @@ def _summary(out_dir: Path, results: dict) -> str:
 def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
     """(label, cause) when ``err`` comes from the user's files (also when Hydra's
     ``instantiate`` wrapped it): bad data or missing pretrained weights, reported in one
-    line without a traceback."""
+    line without a traceback. A configuration that cannot work (``ConfigError``) likewise."""
     from imtrans.data import DataError
+    from imtrans.errors import ConfigError
     from imtrans.losses.perceptual import MissingWeightsError
 
     while err is not None:
         if isinstance(err, DataError):
             return "data error", err
+        if isinstance(err, ConfigError):
+            return "config error", err
         if isinstance(err, MissingWeightsError):
             return "missing weights", err
         err = err.__cause__

@@ -98,3 +98,31 @@ def train_one_step(model, batch) -> None:
     trainer.strategy.optimizers = opts[0] if isinstance(opts, tuple) else opts
     model.log_dict = lambda *a, **k: None
     model.training_step(batch, 0)
+
+
+#: every method, each with a tiny configuration (``method_overrides``)
+METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd"]
+
+
+def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | None = None) -> list[str]:
+    """A tiny run of any of ``METHODS``: the image methods on the shapes data (32-64 px),
+    DRIT++ multi-domain on a few generated domain folders, pix2pixHD on the Cityscapes sample
+    of ``../shared/data`` (without its VGG loss)."""
+    from tests.methods import test_drit, test_pix2pixhd  # they import this module
+
+    extra = list(extra or [])
+    if model == "drit":
+        return test_drit._overrides(tmp_path, iters, extra)
+    if model == "drit_multi":
+        test_drit.make_domains(tmp_path / "data")
+        return [
+            "model=drit_multi", "data=domains", f"data.root={tmp_path}/data", "data.load_size=36",
+            "data.crop_size=32", "data.num_workers=0", "data.batch_size=2", "data.num_fixed=2", "trainer=cpu",
+            "logger=csv", f"iters={iters}", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
+            *test_drit.TINY_MULTI, *extra,
+        ]  # fmt: skip
+    if model == "pix2pixhd":
+        return test_pix2pixhd.run_overrides(iters=iters, extra=["loss.weights.vgg=0", *extra])
+    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes"}.get(model, "shapes_paired")
+    batch = ["data.batch_size=2"] if model == "bicyclegan" else []
+    return tiny_run_overrides(model, data, iters=iters, extra=[*batch, *extra])

@@ -17,31 +17,14 @@ from imtrans.load import load_model
 from imtrans.methods.base import TranslationModule
 from imtrans.precision import PerUpdateScalerPrecision
 from imtrans.run import train
-from tests.helpers import FP16_CPU, compose_config, tiny_run_overrides
-from tests.methods import test_drit, test_pix2pixhd
+from tests.helpers import FP16_CPU, METHODS, compose_config, method_overrides
+from tests.methods import test_pix2pixhd
 
 RUN = ["callbacks.sample_grid=null", "metrics=none"]
 
 
 def _overrides(model: str, tmp_path, extra: list[str]) -> list[str]:
-    if model == "drit":
-        return test_drit._overrides(tmp_path, 3, [*RUN, *extra])
-    if model == "drit_multi":
-        test_drit.make_domains(tmp_path / "data")
-        return [
-            "model=drit_multi", "data=domains", f"data.root={tmp_path}/data", "data.load_size=36",
-            "data.crop_size=32", "data.num_workers=0", "data.batch_size=2", "data.num_fixed=2", "trainer=cpu",
-            "logger=csv", "iters=2", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
-            *test_drit.TINY_MULTI, *RUN, *extra,
-        ]  # fmt: skip
-    if model == "pix2pixhd":
-        return test_pix2pixhd.run_overrides(iters=2, extra=["loss.weights.vgg=0", *RUN, *extra])
-    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes"}.get(model, "shapes_paired")
-    batch = ["data.batch_size=2"] if model == "bicyclegan" else []
-    return tiny_run_overrides(model, data, iters=3, extra=[*RUN, *batch, *extra])
-
-
-METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd"]
+    return method_overrides(model, tmp_path, 2 if model in ("drit_multi", "pix2pixhd") else 3, [*RUN, *extra])
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

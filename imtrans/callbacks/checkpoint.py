@@ -98,10 +98,28 @@ class LastCheckpoint(L.Callback):
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
 
+    @staticmethod
+    def _run_ends_here(trainer, batch_idx: int) -> bool:
+        """Whether training stops after this batch: ``iters`` reached (``IterationLimit``, which
+        runs before this callback, set ``should_stop``), the last batch of the last epoch, or
+        Lightning's ``max_steps``."""
+        if trainer.should_stop:
+            return True
+        fit = trainer.fit_loop
+        last_batch = batch_idx + 1 >= trainer.num_training_batches
+        last_epoch = fit.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= fit.max_epochs
+        steps_done = fit.max_steps not in (None, -1) and trainer.global_step >= fit.max_steps
+        return (last_batch and last_epoch) or steps_done
+
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         # Every rank must stop at the same iteration: agree on "anyone was interrupted".
         interrupted = trainer.strategy.reduce_boolean_decision(self._sigint.is_set(), all=False)
-        if interrupted or (self.every_n_iters and module.iteration % self.every_n_iters == 0):
+        # The end-of-run checkpoint is written here, at the last batch, not in on_train_end:
+        # by then Lightning has closed the epoch (epoch + 1, the data module's position at the
+        # old epoch's count), and a run extended from it would start a new epoch with another
+        # data order where the uninterrupted run goes on with this one.
+        ends = self._run_ends_here(trainer, batch_idx)
+        if interrupted or ends or (self.every_n_iters and module.iteration % self.every_n_iters == 0):
             self._save(trainer, module.iteration)
         if interrupted:
             self.interrupted = True
@@ -110,6 +128,8 @@ class LastCheckpoint(L.Callback):
 
     def on_train_end(self, trainer, module):
         self._restore_handler()
+        # normally written at the last batch already (see on_train_batch_end); this covers a
+        # stop no callback announced before the batch ended
         self._save(trainer, module.iteration)
 
     def on_exception(self, trainer, module, exception):

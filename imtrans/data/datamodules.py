@@ -18,6 +18,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
+from imtrans.errors import ConfigError
+
 from . import layouts
 from .datasets import DomainsDataset, LabelDataset, PairedDataset, SideBySideDataset, UnpairedDataset
 from .errors import DataError
@@ -34,7 +36,7 @@ _STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",
 
 def _check_channels(key: str, value: int) -> None:
     if value not in (1, 3):
-        raise ValueError(f"data.{key}: {value} channels; images are read as RGB (3) or grayscale (1)")
+        raise ConfigError(f"data.{key}: {value} channels; images are read as RGB (3) or grayscale (1)")
 
 
 class TranslationDataModule(L.LightningDataModule):
@@ -68,7 +70,7 @@ class TranslationDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if verify not in VERIFY_LEVELS:
-            raise ValueError(f"data.verify: {verify!r} is not one of {', '.join(VERIFY_LEVELS)}")
+            raise ConfigError(f"data.verify: {verify!r} is not one of {', '.join(VERIFY_LEVELS)}")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -261,7 +263,7 @@ class UnpairedDataModule(_FolderDataModule):
     ) -> None:
         super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
         if use_lists not in (True, False, "auto", "true", "false"):
-            raise ValueError(f"data.use_lists: {use_lists!r} is not one of auto, true, false")
+            raise ConfigError(f"data.use_lists: {use_lists!r} is not one of auto, true, false")
         self.use_lists = use_lists
         _check_channels("input_nc", self.input_nc)
         _check_channels("output_nc", self.output_nc)
@@ -298,9 +300,9 @@ class PairedDataModule(_FolderDataModule):
     ) -> None:
         super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
         if layout not in ("auto", "ab", "folders"):
-            raise ValueError(f"data.layout: {layout!r} is not one of auto, ab, folders")
+            raise ConfigError(f"data.layout: {layout!r} is not one of auto, ab, folders")
         if direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"data.direction: {direction!r} is not one of AtoB, BtoA")
+            raise ConfigError(f"data.direction: {direction!r} is not one of AtoB, BtoA")
         self.layout = layout
         self.direction = direction
         _check_channels("input_nc", self.input_nc)
@@ -351,7 +353,7 @@ class LabelDataModule(_FolderDataModule):
         **common,
     ) -> None:
         if label_nc < 1:
-            raise ValueError(f"data.label_nc: {label_nc}; label maps need at least one class")
+            raise ConfigError(f"data.label_nc: {label_nc}; label maps need at least one class")
         input_nc = label_nc if input_nc is None else input_nc
         super().__init__(root, name, preprocess, load_size, crop_size, flip, input_nc=input_nc, **common)
         self.label_nc = label_nc
@@ -390,7 +392,7 @@ class DomainsDataModule(_FolderDataModule):
         super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
         _check_channels("input_nc", self.input_nc)
         if self.output_nc != self.input_nc:
-            raise ValueError("data.output_nc must equal data.input_nc: all domains are read alike")
+            raise ConfigError("data.output_nc must equal data.input_nc: all domains are read alike")
         self._domains = None if domains is None else [str(d) for d in domains]
 
     @property
@@ -428,7 +430,10 @@ class ShapesDataModule(TranslationDataModule):
         **common,
     ) -> None:
         if crop_size is not None and crop_size != size:
-            raise ValueError(f"data.crop_size: {crop_size} must equal data.size {size} for shapes")
+            raise ConfigError(
+                f"data.crop_size={crop_size}: larger or smaller than the shapes images (data.size={size}); "
+                f"the shapes data draws whole images, set data.size={crop_size} instead"
+            )
         super().__init__(val_size=val_size, **common)
         _check_channels("input_nc", self.input_nc)
         _check_channels("output_nc", self.output_nc)

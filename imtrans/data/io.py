@@ -45,6 +45,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from imtrans.errors import ConfigError
+
 from .errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -196,7 +198,7 @@ def scan_images(
     than :data:`PROGRESS_MIN_FILES` files show one progress line on stderr.
     """
     if level not in VERIFY_LEVELS:
-        raise ValueError(f"data.verify: {level!r} is not one of {', '.join(VERIFY_LEVELS)}")
+        raise ConfigError(f"data.verify: {level!r} is not one of {', '.join(VERIFY_LEVELS)}")
     if level == "none":
         return {}
     show = len(paths) > PROGRESS_MIN_FILES

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from imtrans.errors import ConfigError
+
 from .datasets import check_label_ids, check_same_size
 from .errors import DataError
 from .io import check_id_map_mode, list_images, read_list_file, scan_images
@@ -125,7 +127,7 @@ def paired_layout(root: Path, layout: str) -> str:
     if layout in ("ab", "folders"):
         return layout
     if layout != "auto":
-        raise ValueError(f"data.layout: {layout!r} is not one of auto, ab, folders")
+        raise ConfigError(f"data.layout: {layout!r} is not one of auto, ab, folders")
     if any((root / s).is_dir() for s in SPLITS):
         return "ab"
     if any((root / f"{s}A").is_dir() for s in SPLITS):

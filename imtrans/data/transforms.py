@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from imtrans.errors import ConfigError
+
 from .errors import DataError
 
 PREPROCESS_MODES = ("resize_and_crop", "scale_shorter_side_and_crop", "scale_width", "crop", "none")
@@ -66,13 +68,13 @@ class SpatialTransform:
         augment: bool = True,
     ) -> None:
         if preprocess not in PREPROCESS_MODES:
-            raise ValueError(f"data.preprocess: {preprocess!r} is not one of {', '.join(PREPROCESS_MODES)}")
+            raise ConfigError(f"data.preprocess: {preprocess!r} is not one of {', '.join(PREPROCESS_MODES)}")
         if preprocess in _RESIZING and not (load_size and load_size > 0):
-            raise ValueError(f"data.load_size: preprocess={preprocess} needs a positive load_size")
+            raise ConfigError(f"data.load_size: preprocess={preprocess} needs a positive load_size")
         if preprocess in _CROP_REQUIRED and not (crop_size and crop_size > 0):
-            raise ValueError(f"data.crop_size: preprocess={preprocess} needs a positive crop_size")
+            raise ConfigError(f"data.crop_size: preprocess={preprocess} needs a positive crop_size")
         if preprocess in ("resize_and_crop", "scale_shorter_side_and_crop") and crop_size > load_size:
-            raise ValueError(f"data.crop_size: {crop_size} is larger than data.load_size {load_size}")
+            raise ConfigError(f"data.crop_size: {crop_size} is larger than data.load_size {load_size}")
         self.preprocess = preprocess
         self.load_size = load_size
         # scale_width crops only when crop_size is set; `none` never crops.

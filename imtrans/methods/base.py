@@ -489,6 +489,12 @@ class TranslationModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
 
+    # ------------------------------------------------------------------ configuration
+    def check_data(self, datamodule) -> None:
+        """Called by ``imtrans.run`` before training: raise :class:`imtrans.errors.ConfigError`
+        (naming the key and the fix) for data settings the method cannot train on, e.g. a batch
+        size it cannot split. Nothing by default."""
+
     # ------------------------------------------------------------------ fine-tuning
     def setup(self, stage: str) -> None:
         """``init_from``: a fit starts from that run's (or imported official) weights.

@@ -27,6 +27,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.func import functional_call
 
+from imtrans.errors import ConfigError
 from imtrans.losses import GANLoss
 from imtrans.methods.base import TranslationModule
 from imtrans.nets import init_weights
@@ -102,6 +103,14 @@ class BicycleGAN(TranslationModule):
             with self.inference_mode():
                 style = self.encode(reference.to(self.device)).expand(x.shape[0], -1)
         return super().translate(x, direction, style=style, num_samples=num_samples)
+
+    def check_data(self, datamodule) -> None:
+        batch = getattr(datamodule, "batch_size", None)
+        if batch is not None and batch > 1 and batch % 2:
+            raise ConfigError(
+                f"data.batch_size={batch}: BicycleGAN splits every batch into two halves (cVAE-GAN and "
+                "cLR-GAN pairs); use an even batch size (the official scripts use 2)"
+            )
 
     # ------------------------------------------------------------------ training
     def forward_pass(self, real_A, real_B):

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from imtrans.errors import ConfigError
 from imtrans.metrics.weights import ALEXNET, INCEPTION
 
 PAIRINGS = ("disjoint", "consecutive", "all", "none")
@@ -236,5 +237,5 @@ PROTOCOLS: dict[str, Protocol] = {
 def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
     """The named protocol (one of :data:`PROTOCOLS`), with ``overrides`` applied and recorded."""
     if name not in PROTOCOLS:
-        raise KeyError(f"metrics.protocol={name!r}: not one of {', '.join(PROTOCOLS)}")
+        raise ConfigError(f"metrics.protocol={name}: not one of {', '.join(PROTOCOLS)} (or metrics=<name>)")
     return PROTOCOLS[name].with_overrides(overrides)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from imtrans.run import train
-from tests.helpers import FP16_CPU, compose_config, tiny_run_overrides
+from tests.helpers import FP16_CPU, METHODS, compose_config, method_overrides, tiny_run_overrides
 
 
 class RecordLosses(L.Callback):
@@ -55,6 +55,29 @@ def _run(model, data, out, iters, ckpt=None, every=4, precision=()):
     return record.losses, torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
 
 
+def assert_same_losses(resumed: dict, whole: dict) -> None:
+    """The terms logged at each iteration after the resume equal the uninterrupted run's.
+    (The uninterrupted run's ``callback_metrics`` may also hold a term last logged before the
+    resume point, e.g. DRIT's content-only iterations: only the resumed run's terms count.)"""
+    for it, terms in resumed.items():
+        assert terms, it
+        assert {k: whole[it].get(k) for k in terms} == terms, f"iteration {it}"
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Every state-dict tensor, optimizer state, learning rate and scheduler state equal."""
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert len(a["optimizer_states"]) == len(b["optimizer_states"])
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"]):
+        assert opt_a["state"].keys() == opt_b["state"].keys()
+        for sa, sb in zip(opt_a["state"].values(), opt_b["state"].values()):
+            assert all(torch.equal(sa[k], sb[k]) for k in sa if torch.is_tensor(sa[k]))
+        assert [g["lr"] for g in opt_a["param_groups"]] == [g["lr"] for g in opt_b["param_groups"]]
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
 @pytest.mark.parametrize(
     ("model", "data", "stop", "precision"),
     [
@@ -78,17 +101,9 @@ def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
     assert sorted(resumed) == list(range(stop + 1, 11))
     for it in range(stop + 1, 11):
         assert resumed[it] == whole[it], f"iteration {it}: {resumed[it]} != {whole[it]}"
-    a, b = whole_ckpt["state_dict"], resumed_ckpt["state_dict"]
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-    for opt_a, opt_b in zip(whole_ckpt["optimizer_states"], resumed_ckpt["optimizer_states"]):
-        for sa, sb in zip(opt_a["state"].values(), opt_b["state"].values()):
-            assert all(torch.equal(sa[k], sb[k]) for k in sa if torch.is_tensor(sa[k]))
-        assert [g["lr"] for g in opt_a["param_groups"]] == [g["lr"] for g in opt_b["param_groups"]]
-    assert whole_ckpt["lr_schedulers"] == resumed_ckpt["lr_schedulers"]
+    assert_same_state(whole_ckpt, resumed_ckpt)
     if precision == EMA:
-        assert any(k.startswith("ema.") for k in a)
+        assert any(k.startswith("ema.") for k in whole_ckpt["state_dict"])
     if precision == FP16_CPU:
         scalers = whole_ckpt["PerUpdateScalerPrecision"]["scalers"]
         assert sorted(scalers) == ["D", "G"]
@@ -108,3 +123,57 @@ def test_ckpt_path_auto(tmp_path, capsys):
     losses, _ = _run("cyclegan", "shapes", resumed, iters=8, ckpt="auto")
     assert sorted(losses) == [7, 8]
     assert f"resuming from {first / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- extending a finished run
+def _extend_run(model, tmp_path, out, iters, extra=(), ckpt=None):
+    overrides = [
+        *SCHEDULES.get(model, []),
+        "metrics=none",
+        "callbacks.sample_grid=null",
+        "task=fit",
+        *extra,
+        *([f"ckpt_path={ckpt}"] if ckpt else []),
+    ]
+    record = RecordLosses()
+    train(compose_config(method_overrides(model, tmp_path, iters, overrides), output_dir=out), extra_callbacks=[record])
+    return record.losses, torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
+
+
+@pytest.mark.parametrize("model", METHODS)
+def test_extend_a_finished_run(model, tmp_path):
+    """How users extend a run: ``iters=N``, then ``iters=2N`` with ``ckpt_path=auto`` from the
+    checkpoint written at the end of the first run (stopped by ``iters`` in mid-epoch, no
+    cadence checkpoint): the same as one run of 2N iterations, bit for bit."""
+    from tests.methods import test_pix2pixhd
+
+    if model == "pix2pixhd" and not test_pix2pixhd.CITYSCAPES.is_dir():
+        pytest.skip("../shared/data/cityscapes_sample missing")
+    n = 2
+    whole, whole_ckpt = _extend_run(model, tmp_path, tmp_path / "whole" / "run", 2 * n)
+    _, half = _extend_run(model, tmp_path, tmp_path / "runs" / "half", n)
+    assert half["epoch"] == 0 and half["state_dict"]["_iteration"].item() == n
+    resumed, resumed_ckpt = _extend_run(model, tmp_path, tmp_path / "runs" / "extended", 2 * n, ckpt="auto")
+    assert sorted(resumed) == list(range(n + 1, 2 * n + 1))
+    assert_same_losses(resumed, whole)
+    assert_same_state(whole_ckpt, resumed_ckpt)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "extra"),
+    [
+        (["iters=3"], ["iters=6"], ["task=fit+test"]),  # mid-epoch, with the test phase after fit
+        (["iters=3"], ["iters=6"], ["data.train_size=3"]),  # stopped by iters at an epoch end
+        (["iters=null", "trainer.max_epochs=1"], ["iters=null", "trainer.max_epochs=2"], ["data.train_size=3"]),
+    ],
+    ids=["fit+test", "iters-at-epoch-end", "epoch-limit"],
+)
+def test_every_end_of_run_checkpoint_extends_exactly(first, second, extra, tmp_path):
+    whole, whole_ckpt = _extend_run("cyclegan", tmp_path, tmp_path / "whole", 6, [*extra, *second])
+    _, _ = _extend_run("cyclegan", tmp_path, tmp_path / "half", 3, [*extra, *first])
+    resumed, resumed_ckpt = _extend_run(
+        "cyclegan", tmp_path, tmp_path / "ext", 6, [*extra, *second], ckpt=tmp_path / "half" / "checkpoints" / "last.ckpt"
+    )
+    assert sorted(resumed) == [4, 5, 6]
+    assert_same_losses(resumed, whole)
+    assert_same_state(whole_ckpt, resumed_ckpt)

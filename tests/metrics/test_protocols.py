@@ -8,6 +8,7 @@ import hydra
 import pytest
 
 from imtrans.callbacks import Evaluation
+from imtrans.errors import ConfigError
 from imtrans.metrics import PROTOCOLS, get_protocol, sample_pairs
 from tests.helpers import compose_config
 
@@ -49,7 +50,7 @@ def test_record_is_json_and_names_networks_and_overrides():
     assert get_protocol("quick").record()["overrides"] == {}
     with pytest.raises(KeyError, match="unknown protocol fields"):
         get_protocol("quick", {"inputs": 3})
-    with pytest.raises(KeyError, match="not one of"):
+    with pytest.raises(ConfigError, match="not one of"):
         get_protocol("fid50k")
 
 
