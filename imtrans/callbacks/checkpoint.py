@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -71,6 +72,7 @@ class LastCheckpoint(L.Callback):
         )
 
     def on_train_start(self, trainer, module):
+        self._start = (module.iteration, trainer.ckpt_path)
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
 
@@ -128,9 +130,23 @@ class LastCheckpoint(L.Callback):
 
     def on_train_end(self, trainer, module):
         self._restore_handler()
+        iteration, resumed_from = getattr(self, "_start", (None, None))
+        if resumed_from and module.iteration == iteration:
+            # Resumed from a complete run, no batch trained: that checkpoint is this run's last
+            # one as it is. (Saved now, it would hold the epoch Lightning just closed.)
+            self._copy_into_place(trainer, Path(resumed_from))
+            return
         # normally written at the last batch already (see on_train_batch_end); this covers a
         # stop no callback announced before the batch ended
         self._save(trainer, module.iteration)
+
+    def _copy_into_place(self, trainer, source: Path) -> None:
+        if not trainer.is_global_zero or source.resolve() == self.last_path.resolve():
+            return
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        tmp = self.last_path.with_name(self.last_path.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, self.last_path)
 
     def on_exception(self, trainer, module, exception):
         self._restore_handler()

@@ -16,6 +16,13 @@ class IterationLimit(L.Callback):
     def __init__(self, iters: int):
         self.iters = iters
 
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        # A run resumed from a checkpoint that already holds ``iters`` iterations (a rerun of a
+        # finished job, or one killed during its final test): train no further batch.
+        if module.iteration >= self.iters:
+            trainer.should_stop = True
+            module.skip_batches = True  # the module's on_train_batch_start then returns -1
+
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if module.iteration >= self.iters:
             trainer.should_stop = True

@@ -164,6 +164,8 @@ class TranslationModule(L.LightningModule):
         # end the epoch schedulers have stepped for.
         self._skipped: set[str] = set()
         self._epochs_scheduled = 0
+        #: set by a callback that ends the run before the next batch (``IterationLimit``)
+        self.skip_batches = False
 
     # ------------------------------------------------------------------ to implement
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
@@ -303,7 +305,9 @@ class TranslationModule(L.LightningModule):
         # Lightning's 16-mixed has one scaler for all optimizers: one per update instead.
         use_per_update_scalers(self.trainer)
 
-    def on_train_batch_start(self, batch, batch_idx) -> None:
+    def on_train_batch_start(self, batch, batch_idx) -> int | None:
+        if self.skip_batches:  # the run's length is reached already (IterationLimit)
+            return -1  # Lightning: skip the rest of the epoch; should_stop ends the fit
         if self._pending_rng is not None:  # first iteration after a resume
             _set_rng_states(self._pending_rng)
             self._pending_rng = None

@@ -3,6 +3,7 @@ uninterrupted run: the same losses at every later iteration, the same final weig
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import lightning as L
@@ -136,7 +137,10 @@ def _extend_run(model, tmp_path, out, iters, extra=(), ckpt=None):
         *([f"ckpt_path={ckpt}"] if ckpt else []),
     ]
     record = RecordLosses()
-    train(compose_config(method_overrides(model, tmp_path, iters, overrides), output_dir=out), extra_callbacks=[record])
+    train(
+        compose_config(method_overrides(model, tmp_path, iters, overrides), output_dir=out),
+        extra_callbacks=[record],
+    )
     return record.losses, torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)
 
 
@@ -164,7 +168,11 @@ def test_extend_a_finished_run(model, tmp_path):
     [
         (["iters=3"], ["iters=6"], ["task=fit+test"]),  # mid-epoch, with the test phase after fit
         (["iters=3"], ["iters=6"], ["data.train_size=3"]),  # stopped by iters at an epoch end
-        (["iters=null", "trainer.max_epochs=1"], ["iters=null", "trainer.max_epochs=2"], ["data.train_size=3"]),
+        (
+            ["iters=null", "trainer.max_epochs=1"],
+            ["iters=null", "trainer.max_epochs=2"],
+            ["data.train_size=3"],
+        ),
     ],
     ids=["fit+test", "iters-at-epoch-end", "epoch-limit"],
 )
@@ -172,8 +180,26 @@ def test_every_end_of_run_checkpoint_extends_exactly(first, second, extra, tmp_p
     whole, whole_ckpt = _extend_run("cyclegan", tmp_path, tmp_path / "whole", 6, [*extra, *second])
     _, _ = _extend_run("cyclegan", tmp_path, tmp_path / "half", 3, [*extra, *first])
     resumed, resumed_ckpt = _extend_run(
-        "cyclegan", tmp_path, tmp_path / "ext", 6, [*extra, *second], ckpt=tmp_path / "half" / "checkpoints" / "last.ckpt"
+        "cyclegan",
+        tmp_path,
+        tmp_path / "ext",
+        6,
+        [*extra, *second],
+        ckpt=tmp_path / "half" / "checkpoints" / "last.ckpt",
     )
     assert sorted(resumed) == [4, 5, 6]
     assert_same_losses(resumed, whole)
     assert_same_state(whole_ckpt, resumed_ckpt)
+
+
+def test_rerunning_a_finished_run_trains_nothing_and_keeps_its_checkpoint(tmp_path):
+    """A job resubmitted after it finished (or killed during its final test) with
+    ``ckpt_path=auto``: no further iteration, last.ckpt left as it was, the test phase runs."""
+    run = tmp_path / "run"
+    _, first = _extend_run("cyclegan", tmp_path, run, 3)
+    stamp = (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    losses, again = _extend_run("cyclegan", tmp_path, run, 3, ["task=fit+test"], ckpt="auto")
+    assert losses == {}
+    assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == stamp
+    assert again["state_dict"]["_iteration"].item() == 3
+    assert json.loads((run / "metrics.json").read_text())["iteration"] == 3
