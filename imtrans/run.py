@@ -140,6 +140,45 @@ def check_trainer(cfg: DictConfig) -> None:
         )
 
 
+def check_writable(folder: Path, key: str) -> None:
+    """Create ``folder`` and write a probe file in it: an OutputError in one line when the run's
+    outputs could not be written there (before any training time is spent)."""
+    from imtrans.errors import OutputError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".imtrans-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OutputError(
+            f"{folder}: the run's output folder cannot be written ({err.strerror or err}); "
+            f"choose a writable one ({key}=...) or fix its permissions"
+        ) from None
+
+
+def _check_argv_output_dirs(argv: list[str]) -> None:
+    """The run or sweep folder named on the command line, checked before Hydra creates it
+    (Hydra would fail there with its own traceback)."""
+    from imtrans.errors import OutputError
+
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir") and "${" not in value:
+            try:
+                check_writable(Path(value).expanduser(), key)
+            except OutputError as err:
+                print(f"imtrans: output error: {err}", file=sys.stderr)
+                sys.exit(2)
+    if not os.access(os.getcwd(), os.W_OK) and not any(a.startswith("hydra.run.dir=") for a in argv):
+        print(
+            f"imtrans: output error: {os.getcwd()}: the working directory cannot be written (runs go to "
+            "./outputs by default); run from another directory or set hydra.run.dir=...",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
     """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
 
@@ -163,7 +202,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, out_dir)
     if cfg.task == "test" and not ckpt_path:
         raise ValueError("task=test needs ckpt_path=<checkpoint>")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir, "hydra.run.dir" if "hydra" in cfg else "paths.output_dir")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     check_trainer(cfg)
@@ -277,12 +316,47 @@ def _summary(out_dir: Path, results: dict) -> str:
     return "\n".join(lines)
 
 
+def _kept(cfg: DictConfig, what: str) -> str:
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        return "no checkpoint was written yet"
+    return f"{what} is {last} (resume with ckpt_path=auto or ckpt_path={last})"
+
+
+def _dead_rank(err: BaseException | None) -> str | None:
+    """What to say when ``err`` reports a DDP worker that died (the fork/spawn launchers raise
+    ``ProcessExitedException`` in the launching process; a rank whose peer vanished gets a
+    distributed error once the collective fails or times out)."""
+    import torch.distributed as dist
+    from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
+    lost = ("Connection reset by peer", "Connection closed by peer", "DistBackendError", "timed out")
+    while err is not None:
+        if isinstance(err, ProcessExitedException):
+            how = f"signal {err.signal_name}" if err.signal_name else f"exit code {err.exit_code}"
+            return (
+                f"DDP rank {err.error_index} (pid {err.error_pid}) died ({how}); the other ranks were stopped"
+            )
+        if isinstance(err, ProcessRaisedException) and any(word in str(err) for word in lost):
+            # the survivor's collective failed before the launcher saw its peer die
+            return (
+                f"DDP rank {err.error_index} lost the connection to another rank, which died or hung; "
+                "the other ranks were stopped"
+            )
+        if isinstance(err, dist.DistError):
+            rank = dist.get_rank() if dist.is_initialized() else "?"
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            return f"a collective failed on rank {rank}: another rank died or hung ({first})"
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
     """(label, cause) when ``err`` comes from the user's files (also when Hydra's
     ``instantiate`` wrapped it): bad data or missing pretrained weights, reported in one
     line without a traceback. A configuration that cannot work (``ConfigError``) likewise."""
     from imtrans.data import DataError
-    from imtrans.errors import ConfigError
+    from imtrans.errors import ConfigError, OutputError
     from imtrans.losses.perceptual import MissingWeightsError
 
     while err is not None:
@@ -290,24 +364,34 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
             return "data error", err
         if isinstance(err, ConfigError):
             return "config error", err
+        if isinstance(err, OutputError):
+            return "output error", err
         if isinstance(err, MissingWeightsError):
             return "missing weights", err
         err = err.__cause__
     return None
 
 
+def main() -> float | None:
+    """``python -m imtrans.run`` / ``imtrans``: Hydra's entry, after the output folder check."""
+    _check_argv_output_dirs(sys.argv[1:])
+    return _main()
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def _main(cfg: DictConfig) -> float | None:
     from imtrans.methods.base import NonFiniteLossError
 
     try:
         return train(cfg)
     except NonFiniteLossError as err:
-        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written yet"
-        print(f"imtrans: training stopped: {err}; {kept}", file=sys.stderr)
+        print(f"imtrans: training stopped: {err}; {_kept(cfg, 'the last good checkpoint')}", file=sys.stderr)
         sys.exit(3)
     except Exception as err:
+        dead = _dead_rank(err)
+        if dead is not None:  # a DDP worker died (killed, out of memory): the launcher stopped the rest
+            print(f"imtrans: training stopped: {dead}; {_kept(cfg, 'the last checkpoint')}", file=sys.stderr)
+            sys.exit(4)
         found = _user_error(err)
         if found is None:
             raise

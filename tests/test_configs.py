@@ -53,13 +53,11 @@ def test_wrong_group_value_lists_the_choices():
 
 def test_trainer_presets():
     ddp = compose_config(["trainer=ddp"]).trainer
-    assert ddp.strategy == "ddp_find_unused_parameters_true" and ddp.accelerator == "gpu"
+    assert ddp.strategy._target_.endswith("DDPStrategy") and ddp.accelerator == "gpu"
+    assert ddp.strategy.find_unused_parameters and ddp.strategy.timeout.seconds == 600
     ddp_cpu = compose_config(["trainer=ddp_cpu"]).trainer
-    assert (
-        ddp_cpu.devices == 2
-        and ddp_cpu.strategy.startswith("ddp_")
-        and "find_unused_parameters_true" in ddp_cpu.strategy
-    )
+    assert ddp_cpu.devices == 2 and ddp_cpu.strategy.find_unused_parameters
+    assert ddp_cpu.strategy.start_method == "fork" and ddp_cpu.strategy.timeout.seconds == 600
     assert compose_config(["trainer=debug"]).trainer.limit_train_batches == 4
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
+from imtrans.errors import OutputError
+
 
 def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
     """Write a checkpoint next to ``path`` and rename it into place.
@@ -21,9 +23,14 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    trainer.save_checkpoint(tmp)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+    except OSError as err:  # disk full, quota, a vanished mount: never leave a half file
+        tmp.unlink(missing_ok=True)
+        kept = f"{path} still holds the previous checkpoint" if path.exists() else "no checkpoint was kept"
+        raise OutputError(f"{path}: writing the checkpoint failed ({err.strerror or err}); {kept}") from err
 
 
 class LastCheckpoint(L.Callback):

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from imtrans.callbacks.checkpoint import save_checkpoint_atomic
+from imtrans.errors import OutputError
 from imtrans.load import load_model
 from imtrans.methods.base import NonFiniteLossError
 from imtrans.run import train
@@ -153,3 +154,108 @@ def test_ctrl_c_in_a_two_process_ddp_run(tmp_path):
     assert 5 <= stopped < 100000
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["iteration"] == stopped and not any(k.startswith("test/") for k in metrics)
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc), in creation order."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(c) for c in (task / "children").read_text().split()]
+    return sorted(kids)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the DDP workers through /proc")
+def test_a_dead_ddp_rank_stops_the_job_naming_it(tmp_path):
+    """kill -9 of one worker of a trainer=ddp_cpu run: the job stops within 60 s with one line
+    naming the dead rank (not a hang, not a traceback), and the last checkpoint loads."""
+    args = [
+        *tiny_run_overrides("cyclegan", "shapes", iters=100000),
+        "trainer=ddp_cpu",
+        "callbacks.last_checkpoint.every_n_iters=5",
+        "callbacks.sample_grid=null",
+        "metrics=none",
+        f"hydra.run.dir={tmp_path}/run",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imtrans.run", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    try:
+        for _ in range(1200):
+            if last.is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert last.is_file(), "no checkpoint within two minutes"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2, workers
+        os.kill(workers[1], signal.SIGKILL)  # the second worker started: rank 1
+        killed_at = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        assert time.monotonic() - killed_at < 60
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 4, err[-3000:]
+    # one line, the last of the output: the launching process reports no traceback (a surviving
+    # worker may print its own failed collective before the launcher stops it)
+    lines = [line for line in err.strip().splitlines() if line.startswith("imtrans:")]
+    assert len(lines) == 1 and err.strip().splitlines()[-1] == lines[0], err[-3000:]
+    assert "HYDRA_FULL_ERROR" not in err
+    assert lines[0].startswith(
+        (f"imtrans: training stopped: DDP rank 1 (pid {workers[1]}) died (signal SIGKILL)",
+         "imtrans: training stopped: DDP rank 0 lost the connection to another rank")
+    ), lines[0]  # fmt: skip
+    assert f"the last checkpoint is {last}" in lines[0]
+    assert load_model(last).iteration >= 5
+
+
+def test_unwritable_output_folder_is_one_line_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = subprocess.run(
+        [sys.executable, "-m", "imtrans.run", *tiny_run_overrides("cyclegan", "shapes", iters=2),
+         f"hydra.run.dir={blocker}/run"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"imtrans: output error: {blocker}/run: the run's output folder cannot be written (Not a directory); "
+        "choose a writable one (hydra.run.dir=...) or fix its permissions"
+    )
+    # the same check guards programmatic runs (paths.output_dir)
+    with pytest.raises(OutputError, match="cannot be written"):
+        train(_cfg(blocker / "run", iters=2))
+
+
+def test_disk_full_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    """ENOSPC in the middle of writing last.ckpt: the previous checkpoint stays, no half file is
+    left, and the run stops with one line saying so."""
+    import errno
+
+    from lightning.fabric.plugins.io import torch_io
+
+    from imtrans.run import _user_error
+
+    real_save, calls = torch_io._atomic_save, []
+
+    def full_disk(checkpoint, path):
+        calls.append(path)
+        if len(calls) < 2:
+            return real_save(checkpoint, path)
+        Path(path).write_bytes(b"\x80half a checkpoint")  # the bytes that fitted
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch_io, "_atomic_save", full_disk)
+    cfg = _cfg(tmp_path, iters=6)  # checkpoints at 2 (written), 4 (the disk is full)
+    with pytest.raises(Exception) as info:  # noqa: B017  (Lightning re-raises from its loop)
+        train(cfg)
+    label, err = _user_error(info.value)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert label == "output error" and str(err) == (
+        f"{last}: writing the checkpoint failed (No space left on device); {last} still holds the previous checkpoint"
+    )
+    assert load_model(last).iteration == 2
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
