@@ -551,17 +551,43 @@ class TranslationModule(L.LightningModule):
                 averaged.load_state_dict(getattr(self, name).state_dict())
 
     # ------------------------------------------------------------------ checkpoints
+    def rank_state(self) -> dict:
+        """What differs between DDP ranks and a resume needs, saved per rank (the checkpoint is
+        written by rank 0 alone): the random streams as the next iteration will find them
+        (sampling, validation and data loading draw from forked streams, so nothing else
+        changes them before it). Methods add their own (CycleGAN: the image pools, which hold
+        each rank's own fakes); ``load_rank_state`` takes it back."""
+        return {"rng": _get_rng_states()}
+
+    def load_rank_state(self, state: dict) -> None:
+        self._pending_rng = state.get("rng")
+
+    def _gather_ranks(self, state: dict) -> list[dict]:
+        """``state`` of every rank, in rank order (every rank calls this, as Lightning builds the
+        checkpoint on every rank); a one-element list outside a process group."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return [state]
+        states: list = [None] * dist.get_world_size()
+        dist.all_gather_object(states, state)
+        return states
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.imtrans_config is not None:
             checkpoint["imtrans_config"] = self.imtrans_config
-        # The random streams as the next iteration will find them (sampling, validation and
-        # data loading draw from forked streams, so nothing else changes them before it).
-        checkpoint["rng_states"] = _get_rng_states()
+        checkpoint["imtrans_ranks"] = self._gather_ranks(self.rank_state())
         checkpoint["imtrans_schedule"] = {"skipped": sorted(self._skipped), "epochs": self._epochs_scheduled}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.imtrans_config = checkpoint.get("imtrans_config", self.imtrans_config)
-        self._pending_rng = checkpoint.get("rng_states")
+        ranks = checkpoint.get("imtrans_ranks")
+        if ranks:
+            # A resume with another number of processes cannot continue exactly; each rank
+            # then takes the state of rank (its rank modulo the saved ones).
+            self.load_rank_state(ranks[self.global_rank % len(ranks)])
+        else:  # checkpoints of imtrans <= 0.1 held rank 0's random streams only
+            self.load_rank_state({"rng": checkpoint.get("rng_states")})
         schedule = checkpoint.get("imtrans_schedule", {})
         self._skipped = set(schedule.get("skipped", ()))
         # checkpoints older than this field: their epoch schedulers stepped at epoch ends

@@ -126,13 +126,21 @@ class CycleGAN(TranslationModule):
         scores["cycle_l1"] = (back - src).abs().mean()
         return scores
 
-    def on_save_checkpoint(self, checkpoint):
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["image_pools"] = {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}
+    def rank_state(self):
+        # each rank's pool holds the fakes of its own batches
+        pools = {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()}
+        return {**super().rank_state(), "image_pools": pools}
 
-    def on_load_checkpoint(self, checkpoint):
-        super().on_load_checkpoint(checkpoint)
-        pools = checkpoint.get("image_pools")
+    def load_rank_state(self, state):
+        super().load_rank_state(state)
+        pools = state.get("image_pools")
         if pools:
             self.pool_A.load_state_dict(pools["A"], self.device)
             self.pool_B.load_state_dict(pools["B"], self.device)
+
+    def on_load_checkpoint(self, checkpoint):
+        super().on_load_checkpoint(checkpoint)
+        if "imtrans_ranks" not in checkpoint and checkpoint.get("image_pools"):  # older checkpoints
+            self.load_rank_state(
+                {"rng": checkpoint.get("rng_states"), "image_pools": checkpoint["image_pools"]}
+            )

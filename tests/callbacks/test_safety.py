@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -155,6 +156,25 @@ def test_ctrl_c_in_a_two_process_ddp_run(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["iteration"] == stopped and not any(k.startswith("test/") for k in metrics)
 
+    # the Ctrl-C checkpoint resumes exactly under DDP too: resumed to `stopped + 3` iterations,
+    # the run ends where an uninterrupted 2-process run of that length ends
+    end = stopped + 3
+
+    def run(folder, *extra):
+        overrides = [a for a in args if not a.startswith(("iters=", "hydra.run.dir="))]
+        done = subprocess.run(
+            [sys.executable, "-m", "imtrans.run", *overrides, f"iters={end}", f"hydra.run.dir={folder}", *extra],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        return torch.load(folder / "checkpoints" / "last.ckpt", weights_only=False)
+
+    from tests.callbacks.test_resume import assert_same_state
+
+    resumed = run(tmp_path / "run", "ckpt_path=auto")
+    assert resumed["state_dict"]["_iteration"].item() == end
+    assert_same_state(run(tmp_path / "whole"), resumed)
+
 
 def _children(pid: int) -> list[int]:
     """Child process ids of ``pid`` (Linux /proc), in creation order."""
@@ -259,3 +279,37 @@ def test_disk_full_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, mo
     )
     assert load_model(last).iteration == 2
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+
+
+# ---------------------------------------------------------------------- every stop resumes exactly
+def _resume_matches(tmp_path, first_callbacks, stopped_at, expect_error=None):
+    """Run 1 stops (a callback of ``first_callbacks``), run 2 resumes its last.ckpt to 6
+    iterations; both end equal to one uninterrupted run of 6."""
+    from tests.callbacks.test_resume import RecordLosses, assert_same_losses, assert_same_state
+
+    whole, losses_whole = tmp_path / "whole", RecordLosses()
+    train(_cfg(whole, iters=6), extra_callbacks=[losses_whole])
+    first = tmp_path / "first"
+    if expect_error:
+        with pytest.raises(expect_error):
+            train(_cfg(first, iters=6), extra_callbacks=first_callbacks)
+    else:
+        train(_cfg(first, iters=6), extra_callbacks=first_callbacks)
+    assert load_model(first).iteration == stopped_at
+    resumed, losses_resumed = tmp_path / "resumed", RecordLosses()
+    train(
+        _cfg(resumed, iters=6, extra=[f"ckpt_path={first}/checkpoints/last.ckpt"]),
+        extra_callbacks=[losses_resumed],
+    )
+    assert sorted(losses_resumed.losses) == list(range(stopped_at + 1, 7))
+    assert_same_losses(losses_resumed.losses, losses_whole.losses)
+    load = partial(torch.load, weights_only=False)
+    assert_same_state(load(whole / "checkpoints" / "last.ckpt"), load(resumed / "checkpoints" / "last.ckpt"))
+
+
+def test_the_ctrl_c_checkpoint_resumes_exactly(tmp_path):
+    _resume_matches(tmp_path, [CtrlCAt(3)], stopped_at=3)
+
+
+def test_the_last_good_checkpoint_of_a_nan_stop_resumes_exactly(tmp_path):
+    _resume_matches(tmp_path, [PoisonAt(5)], stopped_at=4, expect_error=NonFiniteLossError)
