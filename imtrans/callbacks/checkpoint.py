@@ -128,6 +128,8 @@ class LastCheckpoint(L.Callback):
         # old epoch's count), and a run extended from it would start a new epoch with another
         # data order where the uninterrupted run goes on with this one.
         ends = self._run_ends_here(trainer, batch_idx)
+        if interrupted or ends:
+            module.finish_training()  # its results belong in this final checkpoint
         if interrupted or ends or (self.every_n_iters and module.iteration % self.every_n_iters == 0):
             self._save(trainer, module.iteration)
         if interrupted:

@@ -166,6 +166,7 @@ class TranslationModule(L.LightningModule):
         self._epochs_scheduled = 0
         #: set by a callback that ends the run before the next batch (``IterationLimit``)
         self.skip_batches = False
+        self._finished = False  # finish_training has run
 
     # ------------------------------------------------------------------ to implement
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
@@ -315,6 +316,18 @@ class TranslationModule(L.LightningModule):
         # Counted at the start, so that during training_step and in every callback's
         # on_train_batch_end ``iteration`` includes the batch being trained on.
         self._iteration += 1
+
+    def finish_training(self) -> None:
+        """Work at the end of training whose results the final checkpoint must hold (pix2pixHD
+        clusters its features here). Called once, when the last batch of the run has trained
+        (``iters`` reached, the last epoch, Ctrl-C), before ``last.ckpt`` is written
+        (``imtrans.callbacks.LastCheckpoint``), or else at the end of fit."""
+        self._finished = True
+
+    def on_train_end(self) -> None:
+        # without a LastCheckpoint callback; not for a resumed run that had nothing to train
+        if not self._finished and not self.skip_batches:
+            self.finish_training()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         # the progress bar shows the run's iteration (the epoch's batch index restarts)

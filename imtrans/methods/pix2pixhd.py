@@ -412,16 +412,13 @@ class Pix2PixHD(TranslationModule):
             found[cls] = len(centres)
         return found
 
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        trainer = self.trainer
-        last = trainer.should_stop or (
-            trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
-        )
-        dm = getattr(trainer, "datamodule", None)
-        if self.use_features and self.cluster_features_at_end and last and hasattr(dm, "dataset"):
-            # Before the callbacks' on_train_end, so last.ckpt carries the centres. Every rank
-            # computes the same centres (same weights, data and seed).
+    def finish_training(self) -> None:
+        """The training set's instance features clustered into ``feat_centers`` (with features
+        and ``cluster_features_at_end``), so that the final checkpoint carries the centres.
+        Every rank computes the same centres (same weights, data and seed)."""
+        super().finish_training()
+        dm = getattr(self.trainer, "datamodule", None)
+        if self.use_features and self.cluster_features_at_end and hasattr(dm, "dataset"):
             found = self.cluster_features(dm.dataset("train", augment=False))
             log.info("pix2pixHD: feature clusters for %d classes", len(found))
 

@@ -325,11 +325,11 @@ def build_module(imported: Imported, user_overrides: Sequence[str], out_dir: Pat
             # A format's override of a key the chosen data set has not (``data.size`` exists
             # only for the procedural shapes): leave it out; the user's overrides stay as given.
             absent = re.search(r"Could not override '([^']+)'", str(err))
-            dropped = [o for o in base if absent and o.split("=", 1)[0] == absent.group(1)]
-            if not dropped:
+            unused = [o for o in base if absent and o.split("=", 1)[0] == absent.group(1)]
+            if not unused:
                 raise
-            base = [o for o in base if o not in dropped]
-            imported.notes.append(f"override {dropped[0]} left out: the chosen config has no such key")
+            base = [o for o in base if o not in unused]
+            imported.notes.append(f"override {unused[0]} left out: the chosen config has no such key")
     # the loss networks (VGG) are not needed to hold weights; a fine-tuning run loads them
     with without_loss_networks():
         try:
@@ -415,7 +415,7 @@ def import_official(
     if not path.exists():
         raise OfficialFormatError(f"{path}: no such file or folder")
     imported = fmt.read(path, **options)
-    cfg, module, dropped, used_overrides = build_module(imported, overrides, out)
+    _, module, dropped, used_overrides = build_module(imported, overrides, out)
     ckpt = lightning_checkpoint(module)
     trained = _trained_networks(module)
     record = {
@@ -442,5 +442,4 @@ def import_official(
     _write_atomic(out / "checkpoints" / "last.ckpt", lambda p: torch.save(ckpt, p))
     _write_atomic(out / "config.yaml", lambda p: OmegaConf.save(module.imtrans_config, p))
     _write_atomic(out / "import.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
-    del cfg
     return out
