@@ -53,6 +53,7 @@ class LastCheckpoint(L.Callback):
         self.every_n_iters = every_n_iters
         self.interrupted = False
         self._saved_at = -1
+        self._start: tuple[int | None, str | None] = (None, None)  # (iteration, ckpt_path) of fit
         self._sigint = threading.Event()
         self._previous_handler = None
 
@@ -139,7 +140,7 @@ class LastCheckpoint(L.Callback):
 
     def on_train_end(self, trainer, module):
         self._restore_handler()
-        iteration, resumed_from = getattr(self, "_start", (None, None))
+        iteration, resumed_from = self._start
         if resumed_from and module.iteration == iteration:
             # Resumed from a complete run, no batch trained: that checkpoint is this run's last
             # one as it is. (Saved now, it would hold the epoch Lightning just closed.)

@@ -20,6 +20,7 @@ import copy
 import random
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imtrans.errors import ConfigError
 from imtrans.losses import weighted_sum
 from imtrans.precision import PerUpdateScalerPrecision, use_per_update_scalers
 
@@ -131,12 +133,13 @@ class TranslationModule(L.LightningModule):
             directions = tuple(directions)
             extra = [d for d in directions if d not in type(self).directions]
             if not directions or extra:
-                raise ValueError(
+                raise ConfigError(
                     f"model.directions={list(directions)}: {type(self).__name__} translates {type(self).directions}"
                 )
             # an instance attribute: the class's tuple stays the method's full set
             self.directions = directions
         self.init_from = init_from
+        self._initialised_from: str | None = None
         self.detect_nonfinite = detect_nonfinite
         self.automatic_optimization = False
         loss = _plain(loss)
@@ -521,7 +524,7 @@ class TranslationModule(L.LightningModule):
         new optimizers and schedulers, and EMA copies (when enabled) start from the loaded
         generators. Buffers that are weights (pix2pixHD's clusters) are loaded with them.
         """
-        if stage != "fit" or not self.init_from or getattr(self, "_initialised_from", None) == self.init_from:
+        if stage != "fit" or not self.init_from or self._initialised_from == self.init_from:
             return
         self.load_weights_from(self.init_from)
         self._initialised_from = self.init_from
@@ -529,33 +532,32 @@ class TranslationModule(L.LightningModule):
     def load_weights_from(self, path: str) -> None:
         """Load the weights of an imtrans run or checkpoint (``init_from``), strictly.
 
-        The source's EMA copies and iteration counter are left out. A key or shape that differs
-        is a ValueError naming it (the fine-tuning config must build the same networks).
+        The source's EMA copies and iteration counter are left out. A missing file, or a key or
+        shape that differs, is a ConfigError naming it (the fine-tuning config must build the
+        same networks: pass the architecture overrides an imported run's import.json lists).
         """
-        from pathlib import Path
-
         file = Path(path).expanduser()
         if file.is_dir():
             file = file / "checkpoints" / "last.ckpt"
         if not file.is_file():
-            raise FileNotFoundError(f"model.init_from={path}: no checkpoint {file}")
+            raise ConfigError(f"model.init_from={path}: no checkpoint {file}")
         source = torch.load(file, map_location="cpu", weights_only=False).get("state_dict")
         if source is None:
-            raise ValueError(f"model.init_from={path}: {file} has no 'state_dict'")
+            raise ConfigError(f"model.init_from={path}: {file} has no 'state_dict'")
         skip = ("ema.", "_iteration")
         source = {k: v for k, v in source.items() if not k.startswith(skip)}
         ours = {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
         for key, value in source.items():
             if key not in ours:
-                raise ValueError(f"model.init_from={path}: key {key!r} of {file} is not in this model")
+                raise ConfigError(f"model.init_from={path}: key {key!r} of {file} is not in this model")
             if value.shape != ours[key].shape:
-                raise ValueError(
+                raise ConfigError(
                     f"model.init_from={path}: {key!r} has shape {tuple(value.shape)} in {file}, "
                     f"{tuple(ours[key].shape)} here (build the same architecture)"
                 )
         missing = [k for k in ours if k not in source]
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"model.init_from={path}: {file} lacks {len(missing)} tensor(s), first {missing[0]!r}"
             )
         self.load_state_dict(source, strict=False)

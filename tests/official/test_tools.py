@@ -76,3 +76,15 @@ def test_export_of_an_imported_munit_matches_the_official_output(tmp_path):
         scripted = torch.jit.load(str(tmp_path / "x" / f"generator_{case['direction']}.pt"))
         style = case["style"].reshape(case["style"].shape[0], -1)
         assert max_diff(scripted(case["input"], style), case["output"]) < 1e-4, name
+
+
+def test_init_from_another_architecture_is_one_config_error(cyclegan_run, tmp_path):
+    from imtrans.errors import ConfigError
+    from imtrans.run import _user_error
+    from tests.official.helpers import finetune
+
+    with pytest.raises(Exception) as info:  # noqa: B017  (Lightning wraps errors raised in setup)
+        finetune(cyclegan_run, ["data=shapes", "data.size=64", "model.generator.ngf=8"], tmp_path / "ft")
+    label, err = _user_error(info.value)
+    assert label == "config error" and isinstance(err, ConfigError)
+    assert str(err).startswith(f"model.init_from={cyclegan_run}: 'G_A.model.0.1.weight' has shape (4, 3, 7, 7)")
