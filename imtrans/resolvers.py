@@ -35,7 +35,23 @@ def patch_layers(size: int) -> int:
     return 3 if int(size) >= 256 else 2
 
 
-RESOLVERS = {"unet_depth": unet_depth, "encoder_blocks": encoder_blocks, "patch_layers": patch_layers}
+def fit_layers(size: int, layers: int, min_size: int) -> int:
+    """``layers`` of a stride-2 stack that needs ``min_size`` px, one fewer per halving of
+    ``size`` below it (at least 2): the official depth at the paper's size, the matching
+    shallower network for small test images (U-GAT-IT's 7-layer global D needs 96 px; at
+    64 px it gets 6)."""
+    size, layers, min_size = int(size), int(layers), int(min_size)
+    while size < min_size and layers > 2:
+        layers, min_size = layers - 1, min_size // 2
+    return layers
+
+
+RESOLVERS = {
+    "unet_depth": unet_depth,
+    "encoder_blocks": encoder_blocks,
+    "patch_layers": patch_layers,
+    "fit_layers": fit_layers,
+}
 
 
 def register() -> None:

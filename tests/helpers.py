@@ -49,8 +49,17 @@ TINY = {
     ],
 }
 TINY["unit"] = [o for o in TINY["munit"] if "mlp_dim" not in o]
-# Image size of the tiny runs: BicycleGAN's z-U-Net needs at least 6 levels (64 px).
-SIZE = {"bicyclegan": 64}
+# U-GAT-IT's global D (7 layers) needs >= 96 px: 6 layers at 64 px.
+TINY["ugatit"] = [
+    "model.generator.ngf=4",
+    "model.generator.n_blocks=1",
+    "model.global_discriminator.ndf=4",
+    "model.global_discriminator.n_layers=6",
+    "model.local_discriminator.ndf=4",
+]
+# Image size of the tiny runs: BicycleGAN's z-U-Net needs at least 6 levels (64 px), U-GAT-IT's
+# global discriminator 64 px with 6 layers.
+SIZE = {"bicyclegan": 64, "ugatit": 64}
 
 
 # fp16 on the CPU: Lightning would turn `16-mixed` into bf16 there, so pass the plugin.
@@ -101,7 +110,7 @@ def train_one_step(model, batch) -> None:
 
 
 #: every method, each with a tiny configuration (``method_overrides``)
-METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd"]
+METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd", "ugatit"]
 
 
 def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | None = None) -> list[str]:
@@ -123,6 +132,8 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
         ]  # fmt: skip
     if model == "pix2pixhd":
         return test_pix2pixhd.run_overrides(iters=iters, extra=["loss.weights.vgg=0", *extra])
-    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes"}.get(model, "shapes_paired")
+    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes", "ugatit": "shapes"}.get(
+        model, "shapes_paired"
+    )
     batch = ["data.batch_size=2"] if model == "bicyclegan" else []
     return tiny_run_overrides(model, data, iters=iters, extra=[*batch, *extra])

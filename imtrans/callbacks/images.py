@@ -39,9 +39,25 @@ def make_grid(rows: list[list[torch.Tensor]], pad: int = 2) -> torch.Tensor:
     return grid
 
 
+def attention_overlay(image: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """``attention`` (1 x h x w, any range) scaled to [0, 1], upsampled to ``image`` (C x H x W
+    in [-1, 1]) and coloured (blue = low, red = high) over it, half and half; 3 x H x W in [-1, 1]."""
+    a = attention.detach().float()
+    a = (a - a.min()) / (a.max() - a.min()).clamp_min(1e-8)
+    a = torch.nn.functional.interpolate(a[None], size=image.shape[-2:], mode="bilinear", align_corners=False)[
+        0
+    ]
+    # a "jet"-like ramp: blue -> cyan -> yellow -> red
+    colour = torch.cat(
+        [(1.5 - (4 * a - 3).abs()), (1.5 - (4 * a - 2).abs()), (1.5 - (4 * a - 1).abs())]
+    ).clamp(0, 1)
+    return 0.5 * _rgb(image[None].float().cpu())[0] + 0.5 * (colour.cpu() * 2 - 1)
+
+
 def translation_grid(module, batch: dict, num_samples: int = 1) -> torch.Tensor:
     """One row per fixed input: for each direction the module supports, the input, its
-    ``num_samples`` outputs and, for paired data, the target. Directions sit side by side.
+    ``num_samples`` outputs, the method's attention maps over the input (``attention_maps``:
+    U-GAT-IT's CAM) and, for paired data, the target. Directions sit side by side.
     Returns uint8 3 x H x W. A module with a ``sample_grid(batch, num_samples)`` method (e.g.
     multi-domain DRIT++, whose batches are ``{"image", "domain"}``) draws its own grid."""
     if hasattr(module, "sample_grid"):
@@ -58,8 +74,11 @@ def translation_grid(module, batch: dict, num_samples: int = 1) -> torch.Tensor:
         x, shown = found
         out = module.translate(x, direction, num_samples=num_samples)
         out = out[:, None] if num_samples == 1 else out
+        maps = module.attention_maps(x, direction) or {}
         for i in range(shown.shape[0]):
-            cells = [shown[i], *out[i]]
+            under = {"input": shown[i], "output": out[i][0]}
+            overlays = [attention_overlay(under[over], m[i]) for m, over in maps.values()]
+            cells = [shown[i], *out[i], *overlays]
             if paired and tgt in batch:
                 cells.append(batch[tgt][i])
             if len(rows) <= i:

@@ -38,6 +38,11 @@ class Source:
     howto: str = ""
 
 
+SELFIE2ANIME_HOWTO = (
+    "download selfie2anime.zip from the Google Drive link in the README of "
+    "https://github.com/znxlwm/UGATIT-pytorch and unpack it there"
+)
+
 DATASETS: dict[str, Source] = {
     **{
         name: Source(_CYCLEGAN.format(name), f"{name}.zip", UNPAIRED_TREE)
@@ -53,4 +58,6 @@ DATASETS: dict[str, Source] = {
     # StarGAN v2's link; dl=1 asks Dropbox for the file itself instead of its web page.
     "afhq": Source("https://www.dropbox.com/s/t9l9o3vsx2jai3z/afhq.zip?dl=1", "afhq.zip", DOMAINS_TREE),
     "cityscapes": Source(None, None, CITYSCAPES_TREE, CITYSCAPES_HOWTO),
+    # U-GAT-IT's data set is a Google Drive file (its README): no plain HTTP download.
+    "selfie2anime": Source(None, None, UNPAIRED_TREE, SELFIE2ANIME_HOWTO),
 }

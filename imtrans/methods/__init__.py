@@ -8,11 +8,13 @@ from imtrans.methods.drit_multi import DRITMulti
 from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
 from imtrans.methods.pix2pixhd import Pix2PixHD
+from imtrans.methods.ugatit import UGATIT
 from imtrans.methods.unit import UNIT
 
 __all__ = [
     "DRIT",
     "MUNIT",
+    "UGATIT",
     "UNIT",
     "BicycleGAN",
     "CycleGAN",

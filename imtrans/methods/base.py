@@ -447,6 +447,14 @@ class TranslationModule(L.LightningModule):
             outs = [self.generate(x, direction, style) for _ in range(num_samples)]
         return outs[0] if num_samples == 1 else torch.stack(outs, 1)
 
+    def attention_maps(self, x: Any, direction: str) -> dict[str, torch.Tensor] | None:
+        """Where the method looks, for the sample grids: ``{name: (map, over)}`` with maps
+        N x 1 x h x w of any range and size (each is scaled to [0, 1] per image and upsampled
+        where it is shown) and ``over`` ``"input"`` or ``"output"``: the image it is drawn over
+        (a generator's attention on its input, a discriminator's on the translation). For ``x``
+        as ``translate`` takes it; None (the default) for methods without attention."""
+        return None
+
     def check_direction(self, direction: str) -> None:
         """A ValueError unless this model translates ``direction``."""
         if direction in self.directions:

@@ -22,6 +22,7 @@ from imtrans.nets.pix2pixhd import (
     instance_edges,
     instance_mean,
 )
+from imtrans.nets.ugatit import ILN, AdaLIN, UgatitDiscriminator, UgatitGenerator, clamp_rho
 
 __all__ = [
     "ContentDis",
@@ -48,4 +49,9 @@ __all__ = [
     "PatchDiscriminator",
     "instance_edges",
     "instance_mean",
+    "AdaLIN",
+    "ILN",
+    "UgatitDiscriminator",
+    "UgatitGenerator",
+    "clamp_rho",
 ]

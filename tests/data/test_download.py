@@ -32,6 +32,7 @@ def test_known_data_sets():
         "edges2handbags",
         "cat2dog",
         "afhq",
+        "selfie2anime",
         "cityscapes",
     }
     host = "http://efrosgans.eecs.berkeley.edu"

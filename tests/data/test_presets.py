@@ -29,6 +29,7 @@ PRESETS = {
     "cat2dog": UnpairedDataModule,
     "afhq": DomainsDataModule,
     "horse2zebra": UnpairedDataModule,
+    "selfie2anime": UnpairedDataModule,
     "summer2winter_yosemite": UnpairedDataModule,
     "edges2shoes": PairedDataModule,
     "edges2handbags": PairedDataModule,

@@ -87,4 +87,6 @@ def test_init_from_another_architecture_is_one_config_error(cyclegan_run, tmp_pa
         finetune(cyclegan_run, ["data=shapes", "data.size=64", "model.generator.ngf=8"], tmp_path / "ft")
     label, err = _user_error(info.value)
     assert label == "config error" and isinstance(err, ConfigError)
-    assert str(err).startswith(f"model.init_from={cyclegan_run}: 'G_A.model.0.1.weight' has shape (4, 3, 7, 7)")
+    assert str(err).startswith(
+        f"model.init_from={cyclegan_run}: 'G_A.model.0.1.weight' has shape (4, 3, 7, 7)"
+    )
