@@ -21,6 +21,8 @@ Keys
                      the output equals ``module.translate(x, direction, reference=r)``
     ``seed``         seeds the style codes (and any sampling noise); default 0
     ``grid``         also write one PNG grid per input: input | S outputs (default false)
+    ``attention``    methods with attention maps (U-GAT-IT's CAM): also write one PNG per input:
+                     input | output | each map coloured over the image it belongs to (default false)
     ``interpolate``  k > 1: instead of plain outputs, write k frames walking linearly from one style
                      code to another (end points included) as a grid PNG and an animated GIF
     ``style_from``, ``style_to``  reference images giving the two codes of ``interpolate``
@@ -42,7 +44,8 @@ Keys
 
 Output names (all PNG, lossless; ``<stem>`` is the input's file name without extension)
     ``<stem>_<direction>.png`` (S = 1) or ``<stem>_<direction>_<j>.png`` for j = 0 .. S-1;
-    ``<stem>_<direction>_grid.png`` with ``grid=true``;
+    ``<stem>_<direction>_grid.png`` with ``grid=true``; ``<stem>_<direction>_attention.png`` with
+    ``attention=true``;
     ``<stem>_<direction>_interp.png`` and ``<stem>_<direction>_interp.gif`` with ``interpolate=k``.
 Every output has the input's width and height.
 
@@ -63,7 +66,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from imtrans import inference as inf
-from imtrans.callbacks.images import make_grid, to_uint8
+from imtrans.callbacks.images import attention_overlay, make_grid, to_uint8
 from imtrans.data.errors import DataError
 from imtrans.data.io import (
     ids_to_tensor,
@@ -86,6 +89,7 @@ SPEC = {
     "reference": (str, None),
     "seed": (int, 0),
     "grid": (bool, False),
+    "attention": (bool, False),
     "interpolate": (int, 0),
     "style_from": (str, None),
     "style_to": (str, None),
@@ -175,6 +179,7 @@ class Translator:
         reference: Path | None = None,
         seed: int = 0,
         grid: bool = False,
+        attention: bool = False,
         interpolate: int = 0,
         style_from: Path | None = None,
         style_to: Path | None = None,
@@ -209,6 +214,9 @@ class Translator:
         self.train_size = inf.train_size(model)
         self.num_samples = num_samples
         self.grid = grid
+        self.attention = attention
+        if attention and type(model).attention_maps is TranslationModule.attention_maps:
+            raise inf.UsageError(f"attention=true: {type(model).__name__} has no attention maps")
         self.interpolate = interpolate
         self.frame_ms = frame_ms
         self.fit = fit
@@ -346,9 +354,12 @@ class Translator:
         for batch in self._batches(items()):
             x = torch.stack([item.model_input for item in batch])
             out = self.translate_batch(x).cpu()
-            for item, y in zip(batch, out):
+            maps = self.model.attention_maps(x, self.direction) if self.attention else None
+            for i, (item, y) in enumerate(zip(batch, out)):
                 y = self.restore(y, item.restore)
                 result.written += self._write(item, y, output)
+                if maps:
+                    result.written.append(self._write_attention(item, y, x.shape[-2:], maps, i, output))
                 result.inputs.append(item.path)
                 if keep_outputs:
                     result.outputs.append(y)
@@ -376,6 +387,19 @@ class Translator:
             written.append(grid_path)
         return written
 
+    def _write_attention(self, item: _Item, y: torch.Tensor, size, maps: dict, i: int, output: Path) -> Path:
+        """input | output | each attention map over its image, at the input's size."""
+        under = {"input": item.image, "output": y[0]}
+        cells = [item.image, y[0]]
+        for attention, over in maps.values():
+            a = attention[i : i + 1].float().cpu()
+            a = (a - a.min()) / (a.max() - a.min()).clamp_min(1e-8)  # [0, 1]: restore clamps to [-1, 1]
+            full = F.interpolate(a, size=tuple(size), mode="bilinear", align_corners=False)
+            cells.append(attention_overlay(under[over], self.restore(full, item.restore)[0]))
+        path = output / item.rel.parent / f"{item.rel.stem}_{self.direction}_attention.png"
+        self._save_grid(cells, path)
+        return path
+
     @staticmethod
     def _save_grid(cells: list[torch.Tensor], path: Path) -> None:
         grid = make_grid([list(cells)])
@@ -397,6 +421,7 @@ def translate(argv: list[str] | None = None) -> Result:
         num_samples=args["num_samples"],
         seed=args["seed"],
         grid=args["grid"],
+        attention=args["attention"],
         interpolate=args["interpolate"],
         frame_ms=args["frame_ms"],
         fit=args["fit"],

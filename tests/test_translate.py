@@ -239,3 +239,14 @@ def test_command_line(cyclegan_run, folder, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith("no image file matches (give an image, a folder or a glob pattern)")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_attention_needs_a_method_with_attention_maps(tmp_path):
+    from imtrans.inference import UsageError
+    from imtrans.load import load_model
+    from imtrans.translate import Translator
+    from tests.trained import trained_run
+
+    model = load_model(trained_run("cyclegan", tmp_path))
+    with pytest.raises(UsageError, match="attention=true: CycleGAN has no attention maps"):
+        Translator(model, attention=True)

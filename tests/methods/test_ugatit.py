@@ -203,3 +203,16 @@ def test_sample_grid_shows_the_attention_maps(tmp_path):
     hot, cold = up.argmax(), up.argmin()
     red = (cell[0] - cell[2]).flatten()
     assert red[hot] > red[cold]
+
+    # imtrans translate attention=true writes input | output | the three maps, at the input's size
+    from imtrans.translate import translate
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray((np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)).save(
+        tmp_path / "in" / "x.png"
+    )
+    result = translate([f"ckpt={tmp_path}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}", "attention=true",
+                        "progress=false"])  # fmt: skip
+    sheet = np.asarray(Image.open(tmp_path / "out" / "x_a2b_attention.png"))
+    assert tmp_path / "out" / "x_a2b_attention.png" in result.written
+    assert sheet.shape[:2] == (64 + 2 * pad, 5 * (80 + pad) + pad)
