@@ -7,7 +7,7 @@ Each fixture folder holds checkpoint files written by the official code (random 
 reduced width) and ``cases.pt`` with the official outputs on fixed inputs and codes. Every
 folder is imported with ``imtrans.official.import_official``, reloaded with
 ``imtrans.load.load_model`` and translated as each case says (``style=`` the explicit code,
-``reference=`` the reference image). Writes ``experiments/results/official_parity.md``.
+``reference=`` the reference image: ``tests.official.helpers.translate_case``, as the tests do). Writes ``experiments/results/official_parity.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a file: python experiments/official_pari
 from experiments.benchlib import environment, write_report
 from imtrans.load import load_model
 from imtrans.official import import_official
+from tests.official.helpers import translate_case
 
 REPO = Path(__file__).resolve().parents[1]
 #: method, fixture folder, Hydra overrides (pix2pix's cases are eval mode: the official --eval)
@@ -40,15 +41,6 @@ FORMATS = [
     ("drit", "drit", []),
     ("pix2pixhd", "pix2pixhd", []),
 ]
-
-
-def case_kwargs(name: str, case: dict) -> dict:
-    """``reference=`` for example-guided cases, ``style=`` for given codes, else nothing."""
-    if case.get("reference") is not None and name.endswith(("reference", "encoded")):
-        return {"reference": case["reference"]}
-    if case.get("style") is not None:
-        return {"style": case["style"]}
-    return {}
 
 
 def main() -> None:
@@ -67,7 +59,7 @@ def main() -> None:
             for name, case in cases.items():
                 if case["direction"] not in module.directions:
                     continue  # a single-direction file
-                out = module.translate(case["input"], case["direction"], **case_kwargs(name, case))
+                out = translate_case(module, case)
                 diff = (out - case["output"]).abs().max().item()
                 rows.append(f"| {method} | `{source}` | {name} | {diff:.2e} |")
     lines = [

@@ -62,6 +62,17 @@ TINY["ugatit"] = [
 SIZE = {"bicyclegan": 64, "ugatit": 64}
 
 
+def random_batch(seed: int = 0, n: int = 2, size: int = 32) -> dict:
+    """An unpaired batch ``{"A", "B"}`` of seeded uniform noise in [-1, 1], N x 3 x size x size."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "A": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+        "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+    }
+
+
 # fp16 on the CPU: Lightning would turn `16-mixed` into bf16 there, so pass the plugin.
 FP16_CPU = [
     "trainer.precision=null",

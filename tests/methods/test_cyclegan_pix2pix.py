@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from imtrans.losses import weighted_sum
-from tests.helpers import TINY, compose_config, train_one_step
+from tests.helpers import TINY, compose_config, random_batch, train_one_step
 
 
 def _model(name: str, data: str):
@@ -17,11 +17,7 @@ def _model(name: str, data: str):
 
 
 def _batch(seed=0, n=2, size=32):
-    g = torch.Generator().manual_seed(seed)
-    return {
-        "A": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
-        "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
-    }
+    return random_batch(seed, n, size)
 
 
 def test_cyclegan_weights_are_official():

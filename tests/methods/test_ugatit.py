@@ -13,7 +13,7 @@ from imtrans.losses import weighted_sum
 from imtrans.methods.schedules import LinearDecay
 from imtrans.nets.ugatit import ILN, AdaLIN
 from imtrans.run import train
-from tests.helpers import TINY, compose_config, tiny_run_overrides, train_one_step
+from tests.helpers import TINY, compose_config, random_batch, tiny_run_overrides, train_one_step
 
 
 def _model(extra=()):
@@ -22,11 +22,7 @@ def _model(extra=()):
 
 
 def _batch(seed=0, n=2, size=64):
-    g = torch.Generator().manual_seed(seed)
-    return {
-        "A": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
-        "B": torch.rand(n, 3, size, size, generator=g) * 2 - 1,
-    }
+    return random_batch(seed, n, size)
 
 
 def test_config_is_official():

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,19 @@ def options(folder: Path) -> dict:
 
 def do_import(method: str, path: Path, out: Path, overrides=(), **opts) -> Path:
     return import_official(method, path, out, options=opts, overrides=list(overrides))
+
+
+def translate_case(module, case: dict) -> torch.Tensor:
+    """``module.translate`` as a case of ``cases.pt`` says: ``reference=`` for an example-guided
+    case, else ``style=`` its explicit code (None for deterministic methods)."""
+    if case.get("reference") is not None:
+        return module.translate(case["input"], case["direction"], reference=case["reference"])
+    return module.translate(case["input"], case["direction"], style=case.get("style"))
+
+
+def run_import_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m imtrans.official ARGS`` (what ``imtrans import`` runs), output captured."""
+    return subprocess.run([sys.executable, "-m", "imtrans.official", *args], capture_output=True, text=True)
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -24,6 +24,7 @@ from tests.official.helpers import (
     import_error,
     key_table,
     max_diff,
+    translate_case,
 )
 
 FIX = fixture("bicyclegan")
@@ -37,10 +38,7 @@ def _check_cases(module) -> None:
     for name, case in cases(FIX).items():
         if case["reference"] is not None:  # example-guided: z = mu of E(reference)
             assert max_diff(module.encode(case["reference"]), case["code_from_reference"]) < ATOL
-            out = module.translate(case["input"], case["direction"], reference=case["reference"])
-        else:
-            out = module.translate(case["input"], case["direction"], style=case["style"])
-        assert max_diff(out, case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ from tests.official.helpers import (
     fixture,
     import_error,
     max_diff,
+    run_import_cli,
+    translate_case,
 )
 
 FIX = fixture("cyclegan")
@@ -36,8 +38,7 @@ def imported(tmp_path_factory):
 def test_folder_import_matches_the_official_outputs(imported):
     module = load_model(imported)
     for name, case in cases(FIX).items():
-        out = module.translate(case["input"], case["direction"])
-        assert max_diff(out, case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
     record = json.loads((imported / "import.json").read_text())
     assert record["networks_imported"] == ["D_A", "D_B", "G_A", "G_B"]
     assert record["networks_fresh"] == [] and record["dropped_keys"] == []
@@ -48,11 +49,7 @@ def test_folder_import_matches_the_official_outputs(imported):
 
 def test_legacy_2018_file_loads_with_the_notice_and_translates_one_way(tmp_path):
     out = tmp_path / "legacy"
-    proc = subprocess.run(
-        [sys.executable, "-m", "imtrans.official", "cyclegan", str(LEGACY), f"out={out}"],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_import_cli("cyclegan", str(LEGACY), f"out={out}")
     assert proc.returncode == 0, proc.stderr
     assert "notice: dropped 51 legacy key(s)" in proc.stdout
     record = json.loads((out / "import.json").read_text())
@@ -125,18 +122,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
 
 
 def test_cli_error_is_one_line_exit_2(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "imtrans.official",
-            "cyclegan",
-            str(tmp_path / "missing"),
-            f"out={tmp_path / 'o'}",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_import_cli("cyclegan", str(tmp_path / "missing"), f"out={tmp_path / 'o'}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"imtrans import: {tmp_path / 'missing'}: no such file or folder"
 

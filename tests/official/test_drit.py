@@ -28,6 +28,7 @@ from tests.official.helpers import (
     import_error,
     key_table,
     max_diff,
+    translate_case,
 )
 
 FIX = fixture("drit")
@@ -48,12 +49,10 @@ def official():
 def test_folder_import_matches_the_official_outputs(imported):
     module = load_model(imported)
     assert module.concat is True
+    # DRIT.test_forward with the recorded z; test_forward_transfer with z = mu of the
+    # reference (our encode_style)
     for name, case in cases(FIX).items():
-        if case["reference"] is None:  # DRIT.test_forward with the recorded z
-            out = module.translate(case["input"], case["direction"], style=case["style"])
-        else:  # test_forward_transfer with z = mu of the reference (our encode_style)
-            out = module.translate(case["input"], case["direction"], reference=case["reference"])
-        assert max_diff(out, case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
     record = json.loads((imported / "import.json").read_text())
     assert record["networks_imported"] == NETWORKS and record["networks_fresh"] == []
     assert record["dropped_keys"] == [] and record["official_iteration"] == 200

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -22,6 +20,8 @@ from tests.official.helpers import (
     fixture,
     import_error,
     max_diff,
+    run_import_cli,
+    translate_case,
 )
 
 FIX = fixture("munit")
@@ -39,11 +39,7 @@ def _assert_cases(module) -> None:
     """Each case as test.py runs it: a sampled code (N x 8 x 1 x 1, as drawn officially) or the
     style of a reference image of the target domain."""
     for name, case in cases(FIX).items():
-        if case["reference"] is not None:
-            out = module.translate(case["input"], case["direction"], reference=case["reference"])
-        else:
-            out = module.translate(case["input"], case["direction"], style=case["style"])
-        assert max_diff(out, case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
 
 
 def test_folder_import_matches_the_official_outputs(imported):
@@ -66,11 +62,7 @@ def test_folder_import_matches_the_official_outputs(imported):
 
 def test_legacy_pytorch03_file_loads_with_the_notice(tmp_path):
     out = tmp_path / "legacy"
-    proc = subprocess.run(
-        [sys.executable, "-m", "imtrans.official", "munit", str(LEGACY), f"out={out}"],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_import_cli("munit", str(LEGACY), f"out={out}")
     assert proc.returncode == 0, proc.stderr
     assert "notice: dropped 28 legacy key(s)" in proc.stdout
     record = json.loads((out / "import.json").read_text())

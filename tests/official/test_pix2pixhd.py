@@ -31,6 +31,7 @@ from tests.official.helpers import (
     import_error,
     key_table,
     max_diff,
+    translate_case,
 )
 
 FIX = fixture("pix2pixhd")
@@ -50,7 +51,7 @@ def imported(tmp_path_factory):
 def test_folder_import_matches_the_official_output(imported):
     module = load_model(imported)
     for name, case in cases(FIX).items():
-        assert max_diff(module.translate(case["input"], case["direction"]), case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
     record = json.loads((imported / "import.json").read_text())
     assert record["networks_imported"] == ["D", "G"] and record["networks_fresh"] == []
     opts = record["official_options"]

@@ -21,6 +21,7 @@ from tests.official.helpers import (
     fixture,
     import_error,
     max_diff,
+    translate_case,
 )
 
 FIX = fixture("unit")
@@ -36,7 +37,7 @@ def imported(tmp_path_factory):
 def test_folder_import_matches_the_official_outputs(imported):
     module = load_model(imported)
     for name, case in cases(FIX).items():
-        assert max_diff(module.translate(case["input"], case["direction"]), case["output"]) < ATOL, name
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
     record = json.loads((imported / "import.json").read_text())
     assert record["networks_imported"] == NETWORKS and record["networks_fresh"] == []
     assert record["dropped_keys"] == [] and record["official_iteration"] == 1
