@@ -46,7 +46,13 @@ def fit_layers(size: int, layers: int, min_size: int) -> int:
     return layers
 
 
+def add(*numbers: int) -> int:
+    """The sum of integers: a run's epochs from a schedule's constant and decay parts."""
+    return sum(int(n) for n in numbers)
+
+
 RESOLVERS = {
+    "add": add,
     "unet_depth": unet_depth,
     "encoder_blocks": encoder_blocks,
     "patch_layers": patch_layers,

@@ -57,6 +57,14 @@ TINY["ugatit"] = [
     "model.global_discriminator.n_layers=6",
     "model.local_discriminator.ndf=4",
 ]
+# CUT: 5 residual blocks keep the official nce_layers (16 = the fifth block's output).
+TINY["cut"] = [
+    "model.generator.ngf=4",
+    "model.generator.n_blocks=5",
+    "model.discriminator.ndf=4",
+    "model.discriminator.n_layers=2",
+    "model.feature_net.nc=16",
+]
 # Image size of the tiny runs: BicycleGAN's z-U-Net needs at least 6 levels (64 px), U-GAT-IT's
 # global discriminator 64 px with 6 layers.
 SIZE = {"bicyclegan": 64, "ugatit": 64}
@@ -121,7 +129,18 @@ def train_one_step(model, batch) -> None:
 
 
 #: every method, each with a tiny configuration (``method_overrides``)
-METHODS = ["cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "drit_multi", "pix2pixhd", "ugatit"]
+METHODS = [
+    "cyclegan",
+    "pix2pix",
+    "bicyclegan",
+    "munit",
+    "unit",
+    "drit",
+    "drit_multi",
+    "pix2pixhd",
+    "ugatit",
+    "cut",
+]
 
 
 def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | None = None) -> list[str]:
@@ -143,8 +162,12 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
         ]  # fmt: skip
     if model == "pix2pixhd":
         return test_pix2pixhd.run_overrides(iters=iters, extra=["loss.weights.vgg=0", *extra])
-    data = {"cyclegan": "shapes", "munit": "shapes", "unit": "shapes", "ugatit": "shapes"}.get(
-        model, "shapes_paired"
-    )
+    data = {
+        "cyclegan": "shapes",
+        "munit": "shapes",
+        "unit": "shapes",
+        "ugatit": "shapes",
+        "cut": "shapes",
+    }.get(model, "shapes_paired")
     batch = ["data.batch_size=2"] if model == "bicyclegan" else []
     return tiny_run_overrides(model, data, iters=iters, extra=[*batch, *extra])

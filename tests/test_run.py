@@ -92,7 +92,9 @@ class SaveRankParams(L.Callback):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model", "data"), [*RUNS, ("bicyclegan", "shapes_paired"), ("ugatit", "shapes")])
+@pytest.mark.parametrize(
+    ("model", "data"), [*RUNS, ("bicyclegan", "shapes_paired"), ("ugatit", "shapes"), ("cut", "shapes")]
+)
 def test_two_process_ddp_keeps_parameters_identical(model, data, tmp_path):
     """2 processes (fork, gloo), each on its own shard of the data: after training every
     parameter is identical on both ranks, and training changed them."""

@@ -125,7 +125,7 @@ class TranslationDataModule(L.LightningDataModule):
                 if self._resume["batches"] < per_epoch:
                     sampler.start = self._resume["batches"] * self.batch_size
                 self._resume = None
-            dataset = PositionSeeded(dataset, self.seed)
+            dataset = PositionSeeded(dataset, self.seed, self._scheduled_datasets())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -138,6 +138,22 @@ class TranslationDataModule(L.LightningDataModule):
             # global stream: opening the validation loader must not shift training's randomness.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _scheduled_datasets(self) -> list[tuple[int, Dataset]]:
+        """The training datasets of the model's ``train_data_schedule`` (a TranslationModule hook):
+        ``[(first_epoch, dataset)]``, each stage's settings added to the earlier ones'."""
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        schedule = module.train_data_schedule() if hasattr(module, "train_data_schedule") else []
+        stages, settings = [], {}
+        for first, change in sorted(schedule, key=lambda stage: stage[0]):
+            settings = {**settings, **change}
+            stages.append((int(first), self._train_dataset_with(settings)))
+        return stages
+
+    def _train_dataset_with(self, settings: dict) -> Dataset:
+        """The training dataset with preprocessing ``settings`` replaced (SpatialTransform
+        keywords). Data without those settings (shapes) keeps its one dataset."""
+        return self.dataset("train", augment=True)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train", augment=True), train=True)
@@ -230,13 +246,21 @@ class _FolderDataModule(TranslationDataModule):
         """The dataset over ``files`` from :meth:`_find` (subclasses)."""
         raise NotImplementedError
 
-    def _build(self, split: str, augment: bool) -> Dataset:
+    def _build(self, split: str, augment: bool, **settings) -> Dataset:
         if split not in self._files:
             self._files[split] = self._find(self._root(), split)
-        transform = SpatialTransform(
-            self.preprocess, self.load_size, self.crop_size, self.flip, augment=augment
-        )
-        return self._make(self._files[split], transform)
+        chosen = {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size}
+        chosen = {**chosen, "flip": self.flip, **settings}
+        return self._make(self._files[split], SpatialTransform(**chosen, augment=augment))
+
+    def _train_dataset_with(self, settings: dict) -> Dataset:
+        unknown = set(settings) - {"preprocess", "load_size", "crop_size", "flip"}
+        if unknown:
+            raise ConfigError(
+                f"train_data_schedule: {sorted(unknown)} are not preprocessing settings "
+                "(preprocess, load_size, crop_size, flip)"
+            )
+        return self._limit("train", self._build("train", True, **settings))
 
 
 class UnpairedDataModule(_FolderDataModule):
@@ -244,6 +268,9 @@ class UnpairedDataModule(_FolderDataModule):
 
     ``use_lists``: ``auto`` reads ``<root>/list_trainA.txt`` etc. when present (one path a line,
     relative to ``<root>/trainA/``), ``true`` requires them, ``false`` reads the folders.
+    ``domains``: two folder names of a folder-per-domain tree, read as A and B instead
+    (``<root>/{train,val}/<domain>/``: AFHQ's ``[cat, dog]``). ``direction: BtoA`` swaps the
+    sides, so B's images are the input "A" (CUT's Cityscapes labels -> photo).
     Defaults follow CycleGAN: resize to 286, random crop 256, flip.
     """
 
@@ -255,6 +282,8 @@ class UnpairedDataModule(_FolderDataModule):
         *,
         name: str | None = None,
         use_lists: bool | str = "auto",
+        domains: Sequence[str] | None = None,
+        direction: str = "AtoB",
         preprocess: str = "resize_and_crop",
         load_size: int | None = 286,
         crop_size: int | None = 256,
@@ -264,12 +293,24 @@ class UnpairedDataModule(_FolderDataModule):
         super().__init__(root, name, preprocess, load_size, crop_size, flip, **common)
         if use_lists not in (True, False, "auto", "true", "false"):
             raise ConfigError(f"data.use_lists: {use_lists!r} is not one of auto, true, false")
+        if direction not in ("AtoB", "BtoA"):
+            raise ConfigError(f"data.direction: {direction!r} is not one of AtoB, BtoA")
+        if domains is not None and len(domains) != 2:
+            raise ConfigError(
+                f"data.domains: {list(domains)}; an unpaired pair reads exactly two domain folders"
+            )
         self.use_lists = use_lists
+        self.domain_folders = None if domains is None else [str(d) for d in domains]
+        self.direction = direction
         _check_channels("input_nc", self.input_nc)
         _check_channels("output_nc", self.output_nc)
 
     def _find(self, root: Path, split: str) -> tuple[list[Path], list[Path]]:
-        return layouts.find_unpaired(root, split, self.use_lists, self.verify)
+        if self.domain_folders is not None:
+            a, b = layouts.find_domain_pair(root, split, self.domain_folders, self.verify)
+        else:
+            a, b = layouts.find_unpaired(root, split, self.use_lists, self.verify)
+        return (b, a) if self.direction == "BtoA" else (a, b)
 
     def _make(self, files: tuple[list[Path], list[Path]], transform: SpatialTransform) -> Dataset:
         return UnpairedDataset(files[0], files[1], transform, self.input_nc, self.output_nc)

@@ -222,3 +222,15 @@ def find_domains(root: Path, split: str, domains: Sequence[str], verify: str) ->
         items.extend((path, index) for path in _require_folder(root / name / domain, DOMAINS_EXPECTED))
     scan_images([path for path, _ in items], verify, what=f"{root / name}")
     return items
+
+
+def find_domain_pair(
+    root: Path, split: str, domains: Sequence[str], verify: str
+) -> tuple[list[Path], list[Path]]:
+    """Image paths (A, B) of one split read from two domain folders of a folder-per-domain tree,
+    ``<root>/<split>/<domains[0]>/`` and ``<root>/<split>/<domains[1]>/`` (AFHQ's cat and dog as
+    an unpaired pair)."""
+    name = resolve_split(split, lambda s: (root / s).is_dir())
+    sides = [_require_folder(root / name / domain, DOMAINS_EXPECTED) for domain in domains]
+    scan_images(sides[0] + sides[1], verify, what=f"{root / name}")
+    return sides[0], sides[1]

@@ -28,19 +28,34 @@ def _mix(*numbers: int) -> int:
 
 
 class PositionSeeded(Dataset):
-    """``dataset`` indexed by ``(epoch, index)`` keys, each item drawn with its own seed."""
+    """``dataset`` indexed by ``(epoch, index)`` keys, each item drawn with its own seed.
 
-    def __init__(self, dataset: Dataset, seed: int):
+    ``later``: ``[(first_epoch, dataset), ...]``, datasets that replace ``dataset`` from those
+    epochs on (the same items with other preprocessing: a method's ``train_data_schedule``). The
+    epoch travels with every key, so the switch happens at the same item in every worker and in a
+    resumed run.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, later: list[tuple[int, Dataset]] | None = None):
         self.dataset, self.seed = dataset, seed
+        self.later = sorted(later or [], key=lambda stage: stage[0])
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    def dataset_at(self, epoch: int) -> Dataset:
+        """The dataset that serves ``epoch``."""
+        current = self.dataset
+        for first, dataset in self.later:
+            if epoch >= first:
+                current = dataset
+        return current
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_mix(self.seed, epoch, index))
-            return self.dataset[index]
+            return self.dataset_at(epoch)[index]
 
 
 class ResumableSampler(DistributedSampler):

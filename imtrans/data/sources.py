@@ -26,6 +26,14 @@ CITYSCAPES_HOWTO = (
     "link the files flat (without the city folders) into the pix2pixHD layout below."
 )
 
+CITYSCAPES_CUT_TREE = "{trainA,trainB,valA,valB}/*.jpg  (A: photos, B: colour label maps, 256x256)"
+CITYSCAPES_CUT_HOWTO = (
+    "Cityscapes needs a (free) account: download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip "
+    "from https://www.cityscapes-dataset.com/downloads/, then run datasets/prepare_cityscapes_dataset.py of "
+    "https://github.com/taesungp/contrastive-unpaired-translation (it writes the 256x256 JPEGs CUT trained "
+    "and evaluated on; its README links the val set cityscapes_val_for_CUT.tar)"
+)
+
 
 @dataclass(frozen=True)
 class Source:
@@ -58,6 +66,8 @@ DATASETS: dict[str, Source] = {
     # StarGAN v2's link; dl=1 asks Dropbox for the file itself instead of its web page.
     "afhq": Source("https://www.dropbox.com/s/t9l9o3vsx2jai3z/afhq.zip?dl=1", "afhq.zip", DOMAINS_TREE),
     "cityscapes": Source(None, None, CITYSCAPES_TREE, CITYSCAPES_HOWTO),
+    # CUT's Cityscapes: 256x256 JPEGs, A = photo, B = colour label map (`data=cityscapes_cut`)
+    "cityscapes_cut": Source(None, None, CITYSCAPES_CUT_TREE, CITYSCAPES_CUT_HOWTO),
     # U-GAT-IT's data set is a Google Drive file (its README): no plain HTTP download.
     "selfie2anime": Source(None, None, UNPAIRED_TREE, SELFIE2ANIME_HOWTO),
 }

@@ -2,6 +2,7 @@
 
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.bicyclegan import BicycleGAN
+from imtrans.methods.cut import CUT
 from imtrans.methods.cyclegan import CycleGAN
 from imtrans.methods.drit import DRIT
 from imtrans.methods.drit_multi import DRITMulti
@@ -12,6 +13,7 @@ from imtrans.methods.ugatit import UGATIT
 from imtrans.methods.unit import UNIT
 
 __all__ = [
+    "CUT",
     "DRIT",
     "MUNIT",
     "UGATIT",

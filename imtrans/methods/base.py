@@ -518,6 +518,15 @@ class TranslationModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     # ------------------------------------------------------------------ configuration
+    def train_data_schedule(self) -> list[tuple[int, dict[str, Any]]]:
+        """Changes of the training data's preprocessing over the run, which the data module
+        applies: ``[(first_epoch, {setting: value}), ...]``, each from that epoch (0-based) on,
+        the settings being those of :class:`imtrans.data.transforms.SpatialTransform`
+        (``preprocess``, ``load_size``, ``crop_size``, ``flip``). CUT stops cropping in its decay
+        epochs: ``[(200, {"load_size": 256})]``. Data without these settings (shapes) ignores
+        them. None by default."""
+        return []
+
     def check_data(self, datamodule) -> None:
         """Called by ``imtrans.run`` before training: raise :class:`imtrans.errors.ConfigError`
         (naming the key and the fix) for data settings the method cannot train on, e.g. a batch

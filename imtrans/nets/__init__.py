@@ -1,5 +1,12 @@
 """Shared network building blocks and the generators/discriminators built from them."""
 
+from imtrans.nets.cut import (
+    BlurDownsample,
+    BlurUpsample,
+    CutPatchDiscriminator,
+    CutResnetGenerator,
+    PatchSampleF,
+)
 from imtrans.nets.discriminators import MultiScalePatchGAN, NLayerDiscriminator
 from imtrans.nets.drit import ContentDis, ContentEncoder, MultiScaleDis, drit_init
 from imtrans.nets.encoders import ResnetEncoder
@@ -25,6 +32,11 @@ from imtrans.nets.pix2pixhd import (
 from imtrans.nets.ugatit import ILN, AdaLIN, UgatitDiscriminator, UgatitGenerator, clamp_rho
 
 __all__ = [
+    "BlurDownsample",
+    "BlurUpsample",
+    "CutPatchDiscriminator",
+    "CutResnetGenerator",
+    "PatchSampleF",
     "ContentDis",
     "ContentEncoder",
     "MultiScaleDis",

@@ -30,6 +30,7 @@ SCHEDULES = {
     "cyclegan": ["model.scheduler.n_epochs=0", "model.scheduler.n_epochs_decay=4"],
     "pix2pix": ["model.scheduler.n_epochs=0", "model.scheduler.n_epochs_decay=4"],
     "munit": ["model.scheduler.step_size=3"],
+    "cut": ["model.scheduler.n_epochs=0", "model.scheduler.n_epochs_decay=4"],
 }
 
 
@@ -88,8 +89,9 @@ def assert_same_state(a: dict, b: dict) -> None:
         ("munit", "shapes", 4, ()),  # iteration scheduler: the step for iteration 4 is pending
         ("munit", "shapes", 4, FP16_CPU),  # and the gradient scalers
         ("munit", "shapes", 4, EMA),  # and the generator EMA (compared in the state dict)
+        ("cut", "shapes", 4, ["model.mode=fastcut"]),  # random flips and patch ids
     ],
-    ids=["cyclegan", "cyclegan-epoch-end", "pix2pix", "munit", "munit-fp16", "munit-ema"],
+    ids=["cyclegan", "cyclegan-epoch-end", "pix2pix", "munit", "munit-fp16", "munit-ema", "fastcut"],
 )
 def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
     run = partial(_run, model, data, precision=precision)

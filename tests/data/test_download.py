@@ -34,13 +34,14 @@ def test_known_data_sets():
         "afhq",
         "selfie2anime",
         "cityscapes",
+        "cityscapes_cut",
     }
     host = "http://efrosgans.eecs.berkeley.edu"
     assert DATASETS["horse2zebra"].url == f"{host}/cyclegan/datasets/horse2zebra.zip"
     assert DATASETS["facades"].url == f"{host}/pix2pix/datasets/facades.tar.gz"
     assert DATASETS["cat2dog"].url == "http://vllab.ucmerced.edu/hylee/DRIT/datasets/cat2dog.zip"
     assert DATASETS["afhq"].url.startswith("https://www.dropbox.com/")
-    assert DATASETS["cityscapes"].url is None
+    assert DATASETS["cityscapes"].url is None and DATASETS["cityscapes_cut"].url is None
 
 
 def test_unreachable_network_prints_url_place_and_layout(tmp_path: Path, capsys):
@@ -88,3 +89,10 @@ def test_archive_escaping_its_folder_is_refused(tmp_path: Path):
     with pytest.raises(RuntimeError, match="outside"):
         download.download("cat2dog", tmp_path)
     assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_cityscapes_cut_prints_the_official_preparation(tmp_path: Path, capsys):
+    assert download.main(["cityscapes_cut", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "prepare_cityscapes_dataset.py" in err and "contrastive-unpaired-translation" in err
+    assert f"{tmp_path / 'cityscapes_cut'}/{{trainA,trainB,valA,valB}}" in err

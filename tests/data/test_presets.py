@@ -35,6 +35,8 @@ PRESETS = {
     "edges2handbags": PairedDataModule,
     "facades": PairedDataModule,
     "cityscapes": LabelDataModule,
+    "cityscapes_cut": UnpairedDataModule,
+    "afhq_cat2dog": UnpairedDataModule,
 }
 
 
@@ -58,13 +60,14 @@ def test_preset_instantiates(name: str, tmp_path: Path):
     assert dm.input_nc == cfg.data.input_nc and dm.output_nc == cfg.data.output_nc
     assert dm.batch_size == cfg.data.batch_size and dm.crop_size == cfg.data.crop_size
     if "root" in cfg.data:
-        assert Path(dm.root) == tmp_path / name
+        folder = cfg.data.name or name  # a view of another data set reads that one's folder
+        assert Path(dm.root) == tmp_path / folder
         # The data is not there: setup names data.root and the folder (and the download helper).
         with pytest.raises(DataError, match="data.root") as info:
             dm.setup("fit")
-        assert str(info.value).startswith(str(tmp_path / name))
+        assert str(info.value).startswith(str(tmp_path / folder))
         if cfg.data.name is not None:
-            assert f"python -m imtrans.data.download {name}" in str(info.value)
+            assert f"python -m imtrans.data.download {folder}" in str(info.value)
 
 
 def test_preset_values():
