@@ -63,6 +63,32 @@ def time_step(model, batch, device: str) -> float:
     return time.perf_counter() - start
 
 
+def forward_gflops(fn) -> float:
+    """GFLOPs of one call of ``fn`` (no gradient), by PyTorch's flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def work_table(models: dict, size: int) -> list[str]:
+    """Forward GFLOPs of the networks each iteration runs, for one image: where the time goes."""
+    x = torch.zeros(1, 3, size, size, device=next(models["CUT"].parameters()).device)
+    cut, cyclegan = models["CUT"], models["CycleGAN"]
+    g, d = forward_gflops(lambda: cut.G(x)), forward_gflops(lambda: cut.D(x))
+    enc = forward_gflops(lambda: cut.G.encode(x, cut.nce_layers))
+    g0, d0 = forward_gflops(lambda: cyclegan.G_A(x)), forward_gflops(lambda: cyclegan.D_A(x))
+    return [
+        f"Forward GFLOPs per image at {size} px: CycleGAN G {g0:.1f}, D {d0:.1f}; CUT G {g:.1f}, D {d:.1f}, "
+        f"encoder to layer {cut.nce_layers[-1]} {enc:.1f}. The anti-aliased layers convolve at full resolution "
+        "before blurring (stride 1, then a stride-2 blur), so CUT's G and D cost more per pass than CycleGAN's; "
+        "CUT saves passes (one G pass over A and B, no cycle), not work per pass. Per iteration (forward, "
+        "backward about twice the forward): CycleGAN 6 G passes and 6 D passes, all with backward; CUT 2 "
+        "G images, 2 query encodes and 3 D passes with backward, 2 key encodes without.",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {median[name]:.2f} | {min(t):.2f} | {median[name] / base:.2f} | {PAPER[name]:.2f} | "
             f"{PAPER[name] / PAPER['CycleGAN']:.2f} |"
         )
+    lines += ["", *work_table(models, args.size)]
     lines += [
         "",
         "What each iteration does: CycleGAN runs 2 generators 6 times (two translations, two "

@@ -33,7 +33,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imtrans.metrics.evaluator import Evaluator, module_inputs, module_sampler
+from imtrans.metrics.evaluator import (
+    Evaluator,
+    evaluate_domain_tasks,
+    module_domain_names,
+    module_inputs,
+    module_sampler,
+)
 from imtrans.metrics.protocols import get_protocol
 
 OWN_KEYS = ("ckpt", "fake", "real", "samples", "out", "split", "device", "directions")
@@ -161,6 +167,9 @@ def evaluate_checkpoint(ev: Evaluator, ckpt: str, cfg, own: dict, overrides: lis
     inputs, reference = dm.dataset(split), dm.dataset(ref_split)
     wanted = own["directions"].split(",") if own.get("directions") else list(model.directions)
     scores = {}
+    domains = module_domain_names(model, dm, inputs)
+    if domains is not None:  # multi-domain: <mode>/<source>2<target>/<score> and <mode>/mean/<score>
+        scores.update(evaluate_domain_tasks(ev, model, inputs, reference, domains, ref_split))
     for direction in wanted:
         if direction not in model.directions:
             raise SystemExit(f"imtrans.evaluate: the model translates {model.directions}, not {direction}")
@@ -225,6 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         groups = sample_groups(own["samples"])
         result = {"mode": "samples", "samples": own["samples"], "scores": ev.diversity(groups)}
 
+    result["fid_features"] = ev.protocol.fid_features  # the network behind every "fid" above
     result["protocol"] = ev.protocol.record()
     result["notices"] = list(ev.notices)
     out = Path(own.get("out", "evaluation.json"))

@@ -216,6 +216,10 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     model.check_data(datamodule)
 
     callbacks = _instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
+    # the method's own callbacks (StarGAN v2's EMA) first, unless the config has one of the type
+    callbacks = [
+        cb for cb in model.recipe_callbacks() if not any(isinstance(c, type(cb)) for c in callbacks)
+    ] + callbacks
     evaluation = _metrics_callback(cfg, callbacks)
     if cfg.get("iters"):
         callbacks.append(IterationLimit(int(cfg.iters)))
@@ -257,6 +261,10 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
     if evaluation is not None:
         results["metrics_protocol"] = evaluation.protocol_record()
+        if any(k.endswith(("/fid", "/kid")) for k in results):
+            # the network behind the FID/KID numbers, beside them (protocols differ: stargan_v2
+            # uses torchvision's ImageNet Inception, the others torch-fidelity's)
+            results["fid_features"] = results["metrics_protocol"].get("fid_features")
 
     if trainer.is_global_zero:
         _write_json(out_dir / "metrics.json", results)

@@ -140,6 +140,7 @@ METHODS = [
     "pix2pixhd",
     "ugatit",
     "cut",
+    "stargan_v2",
 ]
 
 
@@ -160,6 +161,10 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
             "logger=csv", f"iters={iters}", "callbacks.progress_bar=null", "trainer.enable_model_summary=false",
             *test_drit.TINY_MULTI, *extra,
         ]  # fmt: skip
+    if model == "stargan_v2":  # folder-per-domain data, like drit_multi
+        from tests.methods import test_stargan_v2
+
+        return test_stargan_v2.run_overrides(tmp_path, iters, extra)
     if model == "pix2pixhd":
         return test_pix2pixhd.run_overrides(iters=iters, extra=["loss.weights.vgg=0", *extra])
     data = {

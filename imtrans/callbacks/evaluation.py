@@ -7,6 +7,10 @@ protocol's inputs and computes the scores of :mod:`imtrans.metrics.evaluator` on
 in the LightningModule, so checkpoints carry none of them; this callback's own checkpoint state
 is the best score so far.
 
+Multi-domain methods (``num_domains``, ``data=domains``) are scored per (source, target) task and
+guidance mode instead (:func:`~imtrans.metrics.evaluator.evaluate_domain_tasks`): keys
+``<stage>/<mode>/<source>2<target>/<score>`` and the means over tasks ``<stage>/<mode>/mean/<score>``.
+
 ``monitor`` (e.g. ``val/a2b/fid``) with ``mode`` keeps ``best_checkpoint`` (written atomically)
 and publishes ``best/<monitor>`` and ``best/iteration`` in ``trainer.callback_metrics``, which
 ``imtrans.run`` returns to sweepers.
@@ -31,7 +35,13 @@ from lightning.pytorch.loggers import WandbLogger
 
 from imtrans.callbacks.checkpoint import save_checkpoint_atomic
 from imtrans.methods.base import DIRECTIONS, _plain
-from imtrans.metrics.evaluator import Evaluator, module_inputs, module_sampler
+from imtrans.metrics.evaluator import (
+    Evaluator,
+    evaluate_domain_tasks,
+    module_domain_names,
+    module_inputs,
+    module_sampler,
+)
 from imtrans.metrics.protocols import get_protocol
 from imtrans.metrics.weights import WEIGHTS as WEIGHT_FILES
 from imtrans.metrics.weights import candidate_paths
@@ -47,7 +57,8 @@ class Evaluation(L.Callback):
         overrides: protocol fields to change (recorded next to the numbers).
         every_n_iters: evaluation cadence during fit, in iterations; 0 or None: only at test.
         directions: the directions to evaluate; None: all the method's.
-        weights_dir: folder with ``weights-inception-2015-12-05-6726825d.pth`` and
+        weights_dir: folder with ``weights-inception-2015-12-05-6726825d.pth`` (the
+            ``stargan_v2`` protocol: ``inception_v3_google-0cc3c7bd.pth``) and
             ``alexnet-owt-7be5be79.pth`` (else the torch hub cache, else a download).
         download: allow a download of absent weights.
         batch_size: inputs translated and measured at once.
@@ -187,7 +198,11 @@ class Evaluation(L.Callback):
         ev = self.evaluator.to(module.device)
         directions = [d for d in (self.directions or module.directions) if d in module.directions]
         scores: dict[str, float] = {}
+        domains = module_domain_names(module, dm, inputs)
         with self._generator_weights(module):
+            if domains is not None:  # multi-domain: per (source, target) task and mode
+                result = evaluate_domain_tasks(ev, module, inputs, reference, domains, ref_split)
+                scores.update({f"{stage}/{k}": v for k, v in result.items()})
             for direction in directions:
                 src, tgt = DIRECTIONS[direction]
                 make_input = module_inputs(module, direction)

@@ -116,7 +116,7 @@ class TranslationDataModule(L.LightningDataModule):
         drop_last = train and len(dataset) >= self.batch_size
         if train:
             # Order and augmentation depend on (seed, epoch, position) only: resumable exactly.
-            sampler = ResumableSampler(dataset, seed=self.seed)
+            sampler = ResumableSampler(dataset, seed=self.seed, weights=self._sampling_weights(dataset))
             if self._resume is not None:
                 # A checkpoint from the epoch's last batch: the next epoch starts from its beginning.
                 per_epoch = (
@@ -138,6 +138,10 @@ class TranslationDataModule(L.LightningDataModule):
             # global stream: opening the validation loader must not shift training's randomness.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _sampling_weights(self, dataset: Dataset) -> list[float] | None:
+        """Per-item weights of the training draw (with replacement), or None: a shuffle."""
+        return None
 
     def _scheduled_datasets(self) -> list[tuple[int, Dataset]]:
         """The training datasets of the model's ``train_data_schedule`` (a TranslationModule hook):
@@ -196,7 +200,7 @@ class _FolderDataModule(TranslationDataModule):
 
     ``name``: the data set's preset name; when it has a download, a missing ``root`` suggests
     ``python -m imtrans.data.download <name>``. ``preprocess``, ``load_size``, ``crop_size``,
-    ``flip``: see :mod:`imtrans.data.transforms`.
+    ``flip``, ``resample`` (photos: ``bicubic`` or ``bilinear``): see :mod:`imtrans.data.transforms`.
     """
 
     expected_layout = ""  # the layout sentence of error messages (subclasses)
@@ -209,6 +213,7 @@ class _FolderDataModule(TranslationDataModule):
         load_size: int | None,
         crop_size: int | None,
         flip: bool,
+        resample: str = "bicubic",
         **common,
     ) -> None:
         super().__init__(**common)
@@ -218,8 +223,9 @@ class _FolderDataModule(TranslationDataModule):
         self.load_size = load_size
         self.crop_size = crop_size
         self.flip = flip
+        self.resample = resample
         # Validates the preprocess words now, at instantiation.
-        SpatialTransform(preprocess, load_size, crop_size, flip)
+        SpatialTransform(preprocess, load_size, crop_size, flip, resample=resample)
         self._files: dict[str, object] = {}
 
     def _root(self) -> Path:
@@ -251,7 +257,9 @@ class _FolderDataModule(TranslationDataModule):
             self._files[split] = self._find(self._root(), split)
         chosen = {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size}
         chosen = {**chosen, "flip": self.flip, **settings}
-        return self._make(self._files[split], SpatialTransform(**chosen, augment=augment))
+        return self._make(
+            self._files[split], SpatialTransform(**chosen, augment=augment, resample=self.resample)
+        )
 
     def _train_dataset_with(self, settings: dict) -> Dataset:
         unknown = set(settings) - {"preprocess", "load_size", "crop_size", "flip"}
@@ -414,6 +422,11 @@ class DomainsDataModule(_FolderDataModule):
 
     ``domains``: the domain folder names in index order; by default all folders of
     ``<root>/train``, sorted by name. Items are ``{"image", "domain", "path"}``.
+    ``balanced``: training draws items with replacement, each domain equally often (StarGAN v2's
+    sampler: weight 1 / the size of the item's domain). ``references``: each training item also
+    carries a reference pair drawn independently of it, ``{"ref", "ref2", "ref_domain"}``: a
+    domain drawn uniformly, an image of it and that image's fixed random partner in the same
+    domain (StarGAN v2's reference loader).
     """
 
     expected_layout = layouts.DOMAINS_EXPECTED
@@ -424,6 +437,8 @@ class DomainsDataModule(_FolderDataModule):
         *,
         name: str | None = None,
         domains: Sequence[str] | None = None,
+        balanced: bool = False,
+        references: bool = False,
         preprocess: str = "resize_and_crop",
         load_size: int | None = 256,
         crop_size: int | None = 256,
@@ -435,6 +450,8 @@ class DomainsDataModule(_FolderDataModule):
         if self.output_nc != self.input_nc:
             raise ConfigError("data.output_nc must equal data.input_nc: all domains are read alike")
         self._domains = None if domains is None else [str(d) for d in domains]
+        self.balanced = balanced
+        self.references = references
 
     @property
     def domains(self) -> list[str]:
@@ -447,7 +464,14 @@ class DomainsDataModule(_FolderDataModule):
         return layouts.find_domains(root, split, self.domains, self.verify)
 
     def _make(self, files: list[tuple[Path, int]], transform: SpatialTransform) -> Dataset:
-        return DomainsDataset(files, transform, self.input_nc)
+        return DomainsDataset(files, transform, self.input_nc, references=self.references, seed=self.seed)
+
+    def _sampling_weights(self, dataset: Dataset) -> list[float] | None:
+        if not self.balanced:
+            return None
+        domains = [domain for _, domain in dataset.items]
+        counts = {d: domains.count(d) for d in set(domains)}
+        return [1.0 / counts[d] for d in domains]
 
 
 class ShapesDataModule(TranslationDataModule):

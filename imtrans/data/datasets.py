@@ -220,18 +220,56 @@ class LabelDataset(Dataset):
 
 
 class DomainsDataset(Dataset):
-    """Images of several domains: ``items`` of (path, domain index)."""
+    """Images of several domains: ``items`` of (path, domain index).
 
-    def __init__(self, items: Sequence[tuple[Path, int]], transform: SpatialTransform, nc: int = 3) -> None:
+    ``references`` (training, when the transform augments): every item also holds a reference
+    pair, ``ref`` and ``ref2`` (C x H x W) of domain ``ref_domain``, drawn independently of the
+    item: the domain uniformly, then an image of it uniformly, and as ``ref2`` that image's
+    partner under a random permutation of its domain fixed by ``seed`` (StarGAN v2's
+    ``ReferenceDataset`` pairs, read through its class-balanced sampler). Each image gets its
+    own crop and flip.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[tuple[Path, int]],
+        transform: SpatialTransform,
+        nc: int = 3,
+        references: bool = False,
+        seed: int = 0,
+    ) -> None:
         self.items = list(items)
         self.transform = transform
         self.nc = nc
+        self.references = references
+        by_domain: dict[int, list[Path]] = {}
+        for path, domain in self.items:
+            by_domain.setdefault(domain, []).append(path)
+        self.by_domain = [by_domain[d] for d in sorted(by_domain)]
+        self.domain_ids = sorted(by_domain)
+        g = torch.Generator().manual_seed(seed)
+        self.partners = [torch.randperm(len(paths), generator=g).tolist() for paths in self.by_domain]
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _load(self, path: Path) -> torch.Tensor:
+        img = load_photo(path, self.nc)
+        return photo_to_tensor(self.transform.apply(img, self.transform.sample(img.size, path)))
+
     def __getitem__(self, index: int) -> dict:
         path, domain = self.items[index]
-        img = load_photo(path, self.nc)
-        image = photo_to_tensor(self.transform.apply(img, self.transform.sample(img.size, path)))
-        return {"image": image, "domain": torch.tensor(domain, dtype=torch.int64), "path": str(path)}
+        item = {
+            "image": self._load(path),
+            "domain": torch.tensor(domain, dtype=torch.int64),
+            "path": str(path),
+        }
+        if self.references and self.transform.augment:
+            k = int(torch.randint(len(self.by_domain), (1,)))
+            paths = self.by_domain[k]
+            i = int(torch.randint(len(paths), (1,)))
+            item["ref"] = self._load(paths[i])
+            item["ref2"] = self._load(paths[self.partners[k][i]])
+            item["ref_domain"] = torch.tensor(self.domain_ids[k], dtype=torch.int64)
+            item["ref_path"], item["ref2_path"] = str(paths[i]), str(paths[self.partners[k][i]])
+        return item

@@ -14,6 +14,8 @@ stopped at k. Two pieces make that so:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, DistributedSampler
@@ -63,9 +65,13 @@ class ResumableSampler(DistributedSampler):
 
     ``start``: items of this rank's share to skip in the next epoch iterated (set on resume;
     reset afterwards). ``len()`` stays the full share, which is what Lightning counts.
+    ``weights``: draw each epoch's ``len(dataset)`` items with replacement in proportion to them
+    (``WeightedRandomSampler``; StarGAN v2's class-balanced sampling) instead of shuffling.
     """
 
-    def __init__(self, dataset: Dataset, seed: int = 0, shuffle: bool = True):
+    def __init__(
+        self, dataset: Dataset, seed: int = 0, shuffle: bool = True, weights: Sequence[float] | None = None
+    ):
         initialised = dist.is_available() and dist.is_initialized()
         super().__init__(
             dataset,
@@ -75,8 +81,17 @@ class ResumableSampler(DistributedSampler):
             seed=seed,
         )
         self.start = 0
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        if self.weights is not None and len(self.weights) != len(dataset):
+            raise ValueError(f"ResumableSampler: {len(self.weights)} weights for {len(dataset)} items")
+
+    def _drawn(self) -> list[int]:
+        """This epoch's weighted draw, split over the ranks as DistributedSampler splits."""
+        g = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
+        drawn = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g).tolist()
+        return drawn[self.rank : self.total_size : self.num_replicas]
 
     def __iter__(self):
-        indices = list(super().__iter__())
+        indices = list(super().__iter__()) if self.weights is None else self._drawn()
         start, self.start = self.start, 0
         return iter([(self.epoch, i) for i in indices[start:]])

@@ -65,6 +65,12 @@ DATASETS: dict[str, Source] = {
     ),
     # StarGAN v2's link; dl=1 asks Dropbox for the file itself instead of its web page.
     "afhq": Source("https://www.dropbox.com/s/t9l9o3vsx2jai3z/afhq.zip?dl=1", "afhq.zip", DOMAINS_TREE),
+    # StarGAN v2's CelebA-HQ (download.sh celeba-hq-dataset): {train,val}/{female,male}/
+    "celeba_hq": Source(
+        "https://www.dropbox.com/s/f7pvjij2xlpff59/celeba_hq.zip?dl=1",
+        "celeba_hq.zip",
+        "{train,val}/{female,male}/*.jpg",
+    ),
     "cityscapes": Source(None, None, CITYSCAPES_TREE, CITYSCAPES_HOWTO),
     # CUT's Cityscapes: 256x256 JPEGs, A = photo, B = colour label map (`data=cityscapes_cut`)
     "cityscapes_cut": Source(None, None, CITYSCAPES_CUT_TREE, CITYSCAPES_CUT_HOWTO),

@@ -9,6 +9,7 @@ from imtrans.methods.drit_multi import DRITMulti
 from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
 from imtrans.methods.pix2pixhd import Pix2PixHD
+from imtrans.methods.stargan_v2 import StarGANv2
 from imtrans.methods.ugatit import UGATIT
 from imtrans.methods.unit import UNIT
 
@@ -23,5 +24,6 @@ __all__ = [
     "DRITMulti",
     "Pix2Pix",
     "Pix2PixHD",
+    "StarGANv2",
     "TranslationModule",
 ]

@@ -527,6 +527,12 @@ class TranslationModule(L.LightningModule):
         them. None by default."""
         return []
 
+    def recipe_callbacks(self) -> list:
+        """Callbacks the method's recipe includes, added by ``imtrans.run`` unless the config
+        already has one of the same type (StarGAN v2: its generator EMA from iteration 0).
+        None by default."""
+        return []
+
     def check_data(self, datamodule) -> None:
         """Called by ``imtrans.run`` before training: raise :class:`imtrans.errors.ConfigError`
         (naming the key and the fix) for data settings the method cannot train on, e.g. a batch

@@ -18,6 +18,14 @@ protocol's inputs of one direction and returns every score that applies:
 ``n_reference``
 ======================  ===================================================================
 
+FID and KID use the protocol's feature network (``fid_features``): torch-fidelity's Inception
+by default, torchvision's ImageNet Inception-v3 for ``stargan_v2``.
+
+Multi-domain methods (a ``num_domains`` attribute, folder-per-domain data) are scored by
+:meth:`Evaluator.evaluate_domains`: one task per (source, target) pair of domains and guidance
+mode, keys ``<mode>/<source>2<target>/<score>`` and the means over the tasks
+``<mode>/mean/<score>`` (:func:`evaluate_domain_tasks` runs it for a module).
+
 Distributed: the inputs are cut into blocks of ``batch_size`` in global order and block b is
 translated on rank ``b % world_size``. Every score is a torchmetrics state synced on
 ``compute`` (called on every rank, in the same order); features are sorted back into global
@@ -42,9 +50,16 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 from imtrans.metrics import shapes as shapes_scores
 from imtrans.metrics.core import FeatureBank, Mean64, fid_from_features, kid_from_features
-from imtrans.metrics.networks import AlexLPIPS, InceptionFeatures, rgb, to_uint8
+from imtrans.metrics.networks import (
+    AlexLPIPS,
+    InceptionFeatures,
+    TorchvisionInceptionFeatures,
+    pil_resize,
+    rgb,
+    to_uint8,
+)
 from imtrans.metrics.protocols import Protocol
-from imtrans.metrics.weights import ALEXNET, INCEPTION, missing_notice, resolve_weights
+from imtrans.metrics.weights import ALEXNET, INCEPTION, WEIGHTS, missing_notice, resolve_weights
 
 log = logging.getLogger("imtrans")
 
@@ -52,6 +67,11 @@ DIRECTION_IDS = {"a2b": 0, "b2a": 1}
 #: ``sampler(x, index, num_samples) -> N x S x C x H x W`` in [-1, 1]: the outputs of inputs ``x``
 #: whose global indices are ``index`` (a 1-D LongTensor).
 Sampler = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+#: ``sampler(x, index, num_samples, source, target, references) -> N x S x C x H x W`` in [-1, 1]:
+#: the outputs of source-domain images ``x`` (their positions ``index`` in the task's input list)
+#: in domain ``target``; ``references`` is None (latent mode) or N x S x C x H x W images of the
+#: target domain (reference mode: sample k of input i takes its style from ``references[i, k]``).
+DomainSampler = Callable[[torch.Tensor, torch.Tensor, int, int, int, "torch.Tensor | None"], torch.Tensor]
 
 
 def seed_of(*values: int) -> int:
@@ -124,6 +144,126 @@ def module_sampler(module, direction: str, seed: int = 0) -> Sampler:
     return sample
 
 
+def module_domain_sampler(module, seed: int = 0) -> DomainSampler:
+    """A :data:`DomainSampler` over a multi-domain ``module.translate(x, target_domain=t, ...)``.
+
+    Latent mode: ``translate(x, target_domain=t, num_samples=S)`` draws the method's own codes
+    (the method knows whether a style code is a latent to map or a code to use as is), from the
+    global generator seeded per (task, block of inputs); reference mode: one
+    ``translate(x, target_domain=t, reference=r)`` per sample. The training process's random
+    state is left untouched.
+    """
+
+    def sample(x, index, num_samples, source, target, references=None):
+        device = module.device
+        devices = (
+            [device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda"
+            else []
+        )
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed_of(seed, 100 + source, target, int(index[0]), 1_000_003))
+            if references is None:
+                out = module.translate(x, target_domain=target, num_samples=num_samples)
+                return out[:, None] if num_samples == 1 else out
+            return torch.stack(
+                [
+                    module.translate(x, target_domain=target, reference=references[:, k].to(device))
+                    for k in range(num_samples)
+                ],
+                1,
+            )
+
+    return sample
+
+
+def module_domain_names(module, datamodule, dataset: Dataset) -> list[str] | None:
+    """The domain names of a multi-domain ``module`` on folder-per-domain data, else None.
+
+    Multi-domain: the module has ``num_domains`` (>= 2) and the items carry a ``domain`` index;
+    the names are the data module's ``domains`` (which must be as many).
+    """
+    n = getattr(module, "num_domains", None)
+    if not isinstance(n, int) or n < 2 or len(dataset) == 0 or "domain" not in dataset[0]:
+        return None
+    names = [str(d) for d in (getattr(datamodule, "domains", None) or [])]
+    if len(names) != n:
+        raise ValueError(
+            f"metrics: the model has {n} domains (model.num_domains), the data {len(names)}: {names}"
+        )
+    return names
+
+
+def supports_reference(module) -> bool:
+    """Whether ``module.translate`` takes ``reference=`` images (reference-guided mode)."""
+    import inspect
+
+    try:
+        return "reference" in inspect.signature(module.translate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def domain_positions(dataset: Dataset, num_domains: int) -> list[list[int]]:
+    """The indices of ``dataset`` holding each domain's images, in dataset order.
+
+    Read from the items list of a :class:`~imtrans.data.datasets.DomainsDataset` (``(path,
+    domain)`` pairs; through a ``Subset``) without loading an image; other data sets are read.
+    """
+    out: list[list[int]] = [[] for _ in range(num_domains)]
+    for i, d in enumerate(_item_domains(dataset)):
+        if 0 <= d < num_domains:
+            out[d].append(i)
+    return out
+
+
+def _item_domains(dataset: Dataset) -> list[int]:
+    if isinstance(dataset, Subset):
+        inner = _item_domains(dataset.dataset)
+        return [inner[i] for i in dataset.indices]
+    items = getattr(dataset, "items", None)
+    if isinstance(items, list) and items and isinstance(items[0], tuple) and len(items[0]) == 2:
+        return [int(d) for _, d in items]
+    return [int(dataset[i]["domain"]) for i in range(len(dataset))]
+
+
+def _item_path(dataset: Dataset, i: int) -> str | None:
+    """The file of item ``i`` (``DomainsDataset`` items, else the item's ``path``); None if unknown."""
+    if isinstance(dataset, Subset):
+        return _item_path(dataset.dataset, dataset.indices[i])
+    items = getattr(dataset, "items", None)
+    if isinstance(items, list) and i < len(items) and isinstance(items[i], tuple):
+        return str(items[i][0])
+    path = dataset[i].get("path")
+    return None if path is None else str(path)
+
+
+def read_rgb(path: str | Path) -> torch.Tensor:
+    """uint8 3 x H x W, the file read as PIL reads it (``convert("RGB")``)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+def reference_choices(flat: Sequence[int], pool_size: int, seed: int, source: int, target: int) -> list[int]:
+    """Positions in the target domain's reference pool for flat (input, sample) numbers ``flat``.
+
+    The pool is walked in a seeded random order and walked again, reshuffled, when it runs out
+    (StarGAN v2 draws successive batches of a shuffled loader); the choice depends only on the
+    flat number ``input * S + sample``, not on the process or the block.
+    """
+    perms: dict[int, np.ndarray] = {}
+    out = []
+    for f in flat:
+        epoch = int(f) // pool_size
+        if epoch not in perms:
+            rng = np.random.RandomState(seed_of(seed, 200 + source, target, epoch) % 2**32)
+            perms[epoch] = rng.permutation(pool_size)
+        out.append(int(perms[epoch][int(f) % pool_size]))
+    return out
+
+
 def module_inputs(module, direction: str) -> Callable[[list[dict]], Any]:
     """``items -> what module.translate takes`` for ``direction``: the first element of
     ``module.grid_inputs`` on the collated items (the source images; pix2pixHD's label and
@@ -141,11 +281,18 @@ def module_inputs(module, direction: str) -> Callable[[list[dict]], Any]:
 _NET_CACHE: dict[str, tuple[tuple, torch.nn.Module]] = {}
 
 
+_NET_CLASSES = {
+    "inception": InceptionFeatures,
+    "torchvision_inception": TorchvisionInceptionFeatures,
+    "alexnet": AlexLPIPS,
+}
+
+
 def _load_net(key: str, path: Path) -> torch.nn.Module:
     stamp = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
     cached = _NET_CACHE.get(key)
     if cached is None or cached[0] != stamp:
-        net = InceptionFeatures(path) if key == "inception" else AlexLPIPS(path)
+        net = _NET_CLASSES[key](path)
         _NET_CACHE[key] = cached = (stamp, net)
     return cached[1]
 
@@ -196,18 +343,24 @@ class Evaluator:
 
     # ------------------------------------------------------------------ weights and networks
     @property
+    def fid_key(self) -> str:
+        """The weights key of the protocol's FID/KID network (``inception``: torch-fidelity's)."""
+        return self.protocol.fid_weights_key
+
+    @property
     def needs(self) -> dict[str, bool]:
-        """Which networks the switched-on metrics need."""
-        return {"inception": self.want["fid"] or self.want["kid"], "alexnet": self.want["lpips"]}
+        """Which networks (weights keys) the switched-on metrics need."""
+        return {self.fid_key: self.want["fid"] or self.want["kid"], ALEXNET.key: self.want["lpips"]}
 
     def find_weights(self, download: bool | None = None) -> dict[str, bool]:
         """Look for (and maybe download) the weight files; returns {network: found}."""
         download = self.download if download is None else download
         found = {}
-        for key, weights in (("inception", INCEPTION), ("alexnet", ALEXNET)):
-            if not self.needs[key]:
+        for key, needed in self.needs.items():
+            weights = WEIGHTS[key]
+            if not needed:
                 continue
-            if key == "inception" and not _has_torch_fidelity():
+            if key == INCEPTION.key and not _has_torch_fidelity():
                 self.paths[key] = None
             else:
                 self.paths[key] = resolve_weights(weights, self.weights_dir, download)
@@ -220,7 +373,7 @@ class Evaluator:
         for key, ok in self.available.items():
             if ok:
                 continue
-            if key == "inception" and not _has_torch_fidelity():
+            if key == INCEPTION.key and not _has_torch_fidelity():
                 line = "imtrans: FID and KID skipped: torch-fidelity is not installed (pip install 'imtrans[metrics]')"
             else:
                 line = missing_notice(key, self.weights_dir)
@@ -248,8 +401,9 @@ class Evaluator:
         return self._nets[key]
 
     @property
-    def inception(self) -> InceptionFeatures | None:
-        return self._net("inception") if (self.want["fid"] or self.want["kid"]) else None
+    def inception(self) -> InceptionFeatures | TorchvisionInceptionFeatures | None:
+        """The FID/KID feature network of the protocol (None when absent or switched off)."""
+        return self._net(self.fid_key) if (self.want["fid"] or self.want["kid"]) else None
 
     @property
     def lpips(self) -> AlexLPIPS | None:
@@ -260,10 +414,26 @@ class Evaluator:
         """[-1, 1] float M x C x H x W -> uint8 M x 3 x s x s at the protocol's image size."""
         images = rgb(images.float())
         size = self.protocol.image_size
+        if self.protocol.resize_filter == "pil-bilinear":  # as a saved PNG is resized when read
+            return to_uint8(images) if size is None else pil_resize(to_uint8(images), size)
         if size is not None and tuple(images.shape[-2:]) != (size, size):
             mode = self.protocol.resize_filter.split("-")[0]
             images = F.interpolate(images, size=(size, size), mode=mode, antialias=True, align_corners=False)
         return to_uint8(images)
+
+    def lpips_images(self, images: torch.Tensor, quantized: torch.Tensor) -> torch.Tensor:
+        """The LPIPS input of float outputs ``images`` (M x C x H x W) whose :meth:`quantize` is
+        ``quantized``: the latter (as uint8), or, for ``lpips_input: float``, the float outputs
+        themselves at ``image_size`` (bilinear, antialiased, if they differ), not clamped."""
+        if self.protocol.lpips_input == "uint8":
+            return quantized
+        images = rgb(images.float())
+        size = self.protocol.image_size
+        if size is not None and tuple(images.shape[-2:]) != (size, size):
+            images = F.interpolate(
+                images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+        return images
 
     @staticmethod
     def signed(images_u8: torch.Tensor) -> torch.Tensor:
@@ -275,10 +445,15 @@ class Evaluator:
         return torch.cat([net(chunk.to(self.device)) for chunk in images_u8.split(max(1, self.batch_size))])
 
     def lpips_pairs(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """LPIPS distances between uint8 image batches ``a`` and ``b`` (M each), in chunks."""
+        """LPIPS distances between image batches ``a`` and ``b`` (M each; uint8, or float in
+        [-1, 1]), in chunks."""
         net, step = self.lpips, max(1, 4 * self.batch_size)
+
+        def signed(x):
+            return self.signed(x) if x.dtype == torch.uint8 else x.float()
+
         out = [
-            net(self.signed(a[i : i + step].to(self.device)), self.signed(b[i : i + step].to(self.device)))
+            net(signed(a[i : i + step].to(self.device)), signed(b[i : i + step].to(self.device)))
             for i in range(0, len(a), step)
         ]
         return torch.cat(out) if out else torch.zeros(0, device=self.device)
@@ -292,7 +467,14 @@ class Evaluator:
         n_ref = domain_length(dataset, key)
         if self.protocol.num_reference is not None:
             n_ref = min(n_ref, self.protocol.num_reference)
-        cache_key = (cache_key, key, n_ref, self.protocol.image_size, self.protocol.resize_filter)
+        cache_key = (
+            cache_key,
+            key,
+            n_ref,
+            self.protocol.image_size,
+            self.protocol.resize_filter,
+            self.fid_key,
+        )
         if cache_key not in self._reference:
             rank, world = dist_info()
             bank = FeatureBank(InceptionFeatures.num_features).to(self.device)
@@ -374,8 +556,9 @@ class Evaluator:
                 m["fake"].update(feats, fid_index)
             if use_div:
                 p, r = zip(*pairs)
+                li = self.lpips_images(out.flatten(0, 1), q.flatten(0, 1)).unflatten(0, (n, samples))
                 m["lpips_div"].update(
-                    self.lpips_pairs(q[:, list(p)].flatten(0, 1), q[:, list(r)].flatten(0, 1))
+                    self.lpips_pairs(li[:, list(p)].flatten(0, 1), li[:, list(r)].flatten(0, 1))
                 )
             if use_paired:
                 target = self.quantize(torch.stack([it[tgt] for it in items]))
@@ -415,6 +598,135 @@ class Evaluator:
             scores[name] = float(metric.compute())
         scores["n_inputs"] = float(n_in)
         return scores
+
+    # ------------------------------------------------------------------ multi-domain tasks
+    def load_images(self, dataset: Dataset, indices: Sequence[int]) -> torch.Tensor:
+        """Images ``indices`` of a folder-per-domain ``dataset``, float [-1, 1] N x C x H x W.
+
+        ``image_source: files``: each file read as RGB and resized to ``image_size`` by the
+        protocol's filter (StarGAN v2 reads inputs, references and reals this way); items without
+        a file, no ``image_size``, and ``image_source: dataset``: the data set's ``image``.
+        """
+        if not indices:
+            raise ValueError("no images to load")
+        if self.protocol.image_source == "files" and self.protocol.image_size is not None:
+            paths = [_item_path(dataset, i) for i in indices]
+            if all(p is not None for p in paths):
+                return torch.cat([self.signed(self.quantize(self.signed(read_rgb(p)[None]))) for p in paths])
+        return torch.stack([dataset[i]["image"] for i in indices])
+
+    def domain_reference_features(
+        self, dataset: Dataset, indices: Sequence[int], cache_key: Any
+    ) -> torch.Tensor:
+        """FID features of the images ``indices`` of ``dataset`` (one domain's reals), in their order."""
+        indices = list(indices)
+        if self.protocol.num_reference is not None:
+            indices = indices[: self.protocol.num_reference]
+        key = ("domains", cache_key, tuple(indices), self.protocol.image_size, self.protocol.resize_filter)
+        key += (self.protocol.image_source, self.fid_key)
+        if key not in self._reference:
+            rank, world = dist_info()
+            bank = FeatureBank(self.inception.num_features).to(self.device)
+            for block in rank_blocks(len(indices), self.batch_size, rank, world):
+                images = self.load_images(dataset, [indices[i] for i in block])
+                bank.update(self.features(self.quantize(images)), torch.as_tensor(list(block)))
+            self._reference[key] = bank.compute().cpu()
+        return self._reference[key]
+
+    def evaluate_domains(
+        self,
+        sampler: DomainSampler,
+        inputs: Dataset,
+        domains: Sequence[str],
+        *,
+        reference: Dataset | None = None,
+        reference_cache_key: Any = None,
+        multimodal: bool = True,
+        modes: Sequence[str] | None = None,
+    ) -> dict[str, float]:
+        """Score a multi-domain method per (source, target) task, as StarGAN v2's eval.py does.
+
+        For each mode in ``modes`` (default: the protocol's; ``latent`` only for deterministic
+        methods), each target domain t and each source s != t: the source's images of ``inputs``
+        (the first ``num_inputs``) are translated into t, ``samples_per_input`` times each
+        (latent: the method's codes; reference: target-domain images of ``inputs``, see
+        :func:`reference_choices`). Per task: FID/KID of the first ``fid_samples_per_input``
+        samples of every input against the target's images of ``reference``, LPIPS over the
+        protocol's pairs, averaged over inputs. Returns ``<mode>/<s>2<t>/<score>`` and the means
+        over tasks ``<mode>/mean/<score>`` (every task weighted equally, ``n_tasks`` their number).
+        Must be called on every rank with the same arguments.
+        """
+        proto, num = self.protocol, len(domains)
+        samples = proto.samples_per_input if multimodal else 1
+        modes = list(proto.modes if modes is None else modes) if multimodal else ["latent"]
+        src_pos = domain_positions(inputs, num)
+        ref_pos = domain_positions(reference, num) if reference is not None else None
+        scores: dict[str, float] = {}
+        for mode in modes:
+            tasks = []
+            for t in range(num):
+                for s in range(num):
+                    if s == t or not src_pos[s]:
+                        continue
+                    result = self._domain_task(
+                        sampler, inputs, src_pos, s, t, mode, samples, reference, ref_pos, reference_cache_key
+                    )
+                    scores.update({f"{mode}/{domains[s]}2{domains[t]}/{k}": v for k, v in result.items()})
+                    tasks.append(result)
+            if not tasks:
+                continue
+            for name in tasks[0]:
+                if not name.startswith("n_") and all(name in r for r in tasks):
+                    scores[f"{mode}/mean/{name}"] = float(np.mean([r[name] for r in tasks]))
+            scores[f"{mode}/mean/n_tasks"] = float(len(tasks))
+        return scores
+
+    def _domain_task(self, sampler, inputs, src_pos, s, t, mode, samples, reference, ref_pos, ref_cache_key):
+        proto = self.protocol
+        positions = src_pos[s] if proto.num_inputs is None else src_pos[s][: proto.num_inputs]
+        pool = src_pos[t]  # style references: the target domain's images of the input split
+        if mode == "reference" and not pool:
+            raise ValueError(f"reference mode: no images of domain {t} in the evaluated split")
+        fid_k = min(proto.fid_samples_per_input, samples)
+        pairs = proto.pairs if samples >= 2 else []
+        real_idx = ref_pos[t] if ref_pos is not None else []
+        use_fid = self.inception is not None and len(real_idx) >= 2
+        use_div = self.lpips is not None and bool(pairs)
+        fake = FeatureBank(self.inception.num_features).to(self.device) if use_fid else None
+        div = Mean64().to(self.device) if use_div else None
+        rank, world = dist_info()
+        for block in rank_blocks(len(positions), self.batch_size, rank, world):
+            index = torch.as_tensor(list(block))
+            x = self.load_images(inputs, [positions[i] for i in block])
+            refs = None
+            if mode == "reference":
+                flat = [i * samples + k for i in block for k in range(samples)]
+                chosen = reference_choices(flat, len(pool), proto.seed, s, t)
+                refs = self.load_images(inputs, [pool[c] for c in chosen]).unflatten(0, (len(block), samples))
+            out = sampler(x, index, samples, s, t, refs).detach().float()  # N x S x C x H x W
+            n = out.shape[0]
+            q = self.quantize(out.flatten(0, 1))
+            if use_fid:
+                q_fid = q.unflatten(0, (n, samples))[:, :fid_k].flatten(0, 1)
+                fake.update(self.features(q_fid), (index[:, None] * fid_k + torch.arange(fid_k)).flatten())
+            if use_div:
+                li = self.lpips_images(out.flatten(0, 1), q).unflatten(0, (n, samples))
+                p, r = zip(*pairs)
+                div.update(self.lpips_pairs(li[:, list(p)].flatten(0, 1), li[:, list(r)].flatten(0, 1)))
+        result: dict[str, float] = {}
+        if use_fid:
+            fake_f = fake.compute()
+            real = self.domain_reference_features(reference, real_idx, (ref_cache_key, t))
+            result["fid"] = fid_from_features(fake_f, real)
+            if self.want["kid"]:
+                result["kid"], result["kid_std"] = kid_from_features(
+                    fake_f, real, proto.kid_subsets, proto.kid_subset_size, proto.kid_seed
+                )
+            result["n_reference"] = float(len(real))
+        if use_div:
+            result["lpips_div"] = float(div.compute())
+        result["n_inputs"] = float(len(positions))
+        return result
 
     # ------------------------------------------------------------------ images given as files
     def fid_kid(
@@ -458,6 +770,28 @@ class Evaluator:
             p, r = zip(*pairs)
             mean.update(self.lpips_pairs(q[list(p)], q[list(r)]))
         return {"lpips_div": float(mean.compute()), "n_inputs": float(len(groups))}
+
+
+def evaluate_domain_tasks(
+    ev: Evaluator,
+    module,
+    inputs: Dataset,
+    reference: Dataset | None,
+    domains: Sequence[str],
+    ref_cache_key: Any,
+) -> dict[str, float]:
+    """:meth:`Evaluator.evaluate_domains` for a multi-domain ``module`` (latent mode, and reference
+    mode when its ``translate`` takes ``reference``), seeded by the protocol."""
+    modes = [m for m in ev.protocol.modes if m != "reference" or supports_reference(module)]
+    return ev.evaluate_domains(
+        module_domain_sampler(module, ev.protocol.seed),
+        inputs,
+        domains,
+        reference=reference,
+        reference_cache_key=ref_cache_key,
+        multimodal=bool(module.is_multimodal),
+        modes=modes,
+    )
 
 
 def _batches(images: Sequence[torch.Tensor] | torch.Tensor, size: int) -> Iterator[torch.Tensor]:

@@ -1,8 +1,12 @@
-"""The two standard metric networks, loaded from local weight files only.
+"""The standard metric networks, loaded from local weight files only.
 
 - :class:`InceptionFeatures`: torch-fidelity's ``inception-v3-compat`` feature extractor (the
   TF-Inception port FID and KID are defined with), pool3 2048-d features. It takes uint8 images
   and resizes them to 299 x 299 with its TF1-compatible bilinear filter.
+- :class:`TorchvisionInceptionFeatures`: torchvision's ImageNet Inception-v3 (``inception_v3``,
+  ``IMAGENET1K_V1``), its 2048-d average-pool features, the network StarGAN v2's FID is defined
+  with (``fid_features: torchvision_inception_v3``). It takes uint8 images, resizes them to
+  299 x 299 with PIL's bilinear filter and normalises with the ImageNet mean and std.
 - :class:`AlexLPIPS`: LPIPS v0.1 with the AlexNet trunk (torchvision's ImageNet weights) and the
   linear heads calibrated on human judgements (shipped inside torchmetrics and lpips, 6 KB).
   Same computation as ``lpips.LPIPS(net="alex", version="0.1")``.
@@ -13,10 +17,13 @@ LightningModule (they would add ~96 MB / ~10 MB to every checkpoint).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -56,6 +63,112 @@ class InceptionFeatures(nn.Module):
 
     def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
         return super().train(False)
+
+
+def pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 N x C x H x W -> uint8 N x C x size x size, each image resized by PIL's BILINEAR filter.
+
+    This is ``torchvision.transforms.Resize([size, size])`` on a PIL image (antialiased when
+    shrinking, 8-bit fixed-point arithmetic, rounded): torch's own bilinear resize differs from
+    it by one level in up to a fifth of the pixels, so the protocols that define their numbers
+    through PIL resize through PIL. Images already at the size are returned unchanged, as PIL does.
+    """
+    if images.dtype != torch.uint8:
+        raise TypeError("pil_resize takes uint8 images")
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    from PIL import Image
+
+    host = images.detach().cpu().permute(0, 2, 3, 1).numpy()
+    out = [
+        np.asarray(
+            Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im).resize((size, size), Image.BILINEAR)
+        )
+        for im in host
+    ]
+    out = torch.from_numpy(np.stack(out)).reshape(len(out), size, size, -1)
+    return out.permute(0, 3, 1, 2).contiguous().to(images.device)
+
+
+@contextlib.contextmanager
+def full_float32(device: torch.device):
+    """float32 convolutions as defined: no autocast, and on CUDA no TF32 (cuDNN allows it by
+    default, which moves features by ~1e-3 relative), restored afterwards."""
+    with torch.autocast(device.type, enabled=False):
+        if device.type != "cuda":
+            yield
+            return
+        previous = torch.backends.cudnn.allow_tf32
+        torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32 = previous
+
+
+class TorchvisionInceptionFeatures(nn.Module):
+    """2048-d average-pool features (N x 2048, float32) of uint8 RGB images N x 3 x H x W, from
+    torchvision's ImageNet Inception-v3, as StarGAN v2 defines its FID.
+
+    Each image is resized to 299 x 299 by PIL's bilinear filter (:func:`pil_resize`), scaled to
+    [0, 1] (``/ 255``), normalised with the ImageNet mean (0.485, 0.456, 0.406) and std (0.229,
+    0.224, 0.225), and run through the trunk ``Conv2d_1a_3x3`` ... ``Mixed_7c`` (the max pools
+    after ``Conv2d_2b_3x3`` and ``Conv2d_4a_3x3`` included), then averaged over space. torchvision's
+    ``transform_input`` re-normalisation is not applied: the official code calls the trunk's
+    modules itself, which skips it. ``fc`` and ``AuxLogits`` are not used (and need not be in
+    the file).
+
+    Args:
+        weights_path: torchvision's state dict (``inception_v3_google-0cc3c7bd.pth``).
+    """
+
+    num_features = 2048
+    input_size = 299
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+    # (module names, then a 3x3 stride-2 max pool?) in forward order
+    STAGES = (
+        (("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3"), True),
+        (("Conv2d_3b_1x1", "Conv2d_4a_3x3"), True),
+        (
+            ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"),
+            False,
+        ),
+        (("Mixed_7a", "Mixed_7b", "Mixed_7c"), False),
+    )
+
+    def __init__(self, weights_path: str | os.PathLike):
+        super().__init__()
+        from torchvision.models import inception_v3
+
+        net = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
+        names = [n for stage, _ in self.STAGES for n in stage]
+        self.trunk = nn.ModuleDict({n: getattr(net, n) for n in names})
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        # strict on the trunk: a file that lacks one of its tensors fails here, not silently
+        self.trunk.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in self.trunk})
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            raise TypeError(
+                "TorchvisionInceptionFeatures takes uint8 images (use imtrans.metrics.networks.to_uint8)"
+            )
+        x = pil_resize(rgb(images), self.input_size).to(self.mean.device).float() / 255
+        x = (x - self.mean) / self.std
+        with full_float32(x.device):
+            for stage, pool in self.STAGES:
+                for name in stage:
+                    x = self.trunk[name](x)
+                if pool:
+                    x = F.max_pool2d(x, kernel_size=3, stride=2)
+        return x.mean((2, 3))
 
 
 def default_lpips_heads() -> Path:

@@ -3,8 +3,15 @@
 A protocol fixes the inputs (which split, how many: the first ``num_inputs`` items, in order),
 the samples per input and how they are paired for LPIPS diversity, how many of those samples
 enter FID/KID, the reference images of FID/KID (split, count), the image size and resize
-filter, and the networks and weights. :meth:`Protocol.record` is the dict written next to every
-number (``metrics.json``, the W&B summary, ``imtrans.evaluate``'s JSON).
+filter, and the networks and weights (``fid_features``: the feature network of FID and KID,
+:data:`FID_FEATURES`). :meth:`Protocol.record` is the dict written next to every number
+(``metrics.json``, the W&B summary, ``imtrans.evaluate``'s JSON).
+
+Multi-domain methods on folder-per-domain data (``data=domains``) are scored per task, one task
+per (source, target) pair of domains, in each of the protocol's ``modes`` (``latent``: the
+method's own style codes; ``reference``: styles taken from images of the target domain), then
+averaged over the tasks (StarGAN v2's protocol; see :meth:`Evaluator.evaluate_domains
+<imtrans.metrics.evaluator.Evaluator.evaluate_domains>`).
 
 During fit the evaluated split and a ``test`` reference split are replaced by
 ``fit_split`` (``val``): model selection never looks at the test split.
@@ -18,9 +25,36 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imtrans.errors import ConfigError
-from imtrans.metrics.weights import ALEXNET, INCEPTION
+from imtrans.metrics.weights import ALEXNET, INCEPTION, TORCHVISION_INCEPTION
 
 PAIRINGS = ("disjoint", "consecutive", "all", "none")
+MODES = ("latent", "reference")
+LPIPS_INPUTS = ("uint8", "float")
+IMAGE_SOURCES = ("dataset", "files")
+
+#: The feature networks of FID and KID: the weights file (``imtrans.metrics.weights``) and the
+#: record written next to the numbers.
+FID_FEATURES: dict[str, dict[str, Any]] = {
+    "torch_fidelity_inception": {
+        "weights_key": INCEPTION.key,
+        "record": {
+            "network": "inception-v3-compat (torch-fidelity FeatureExtractorInceptionV3)",
+            "features": "pool3, 2048-d",
+            "weights": INCEPTION.filename,
+            "input_resize": "299x299, TF1-compatible bilinear (torch-fidelity)",
+        },
+    },
+    "torchvision_inception_v3": {
+        "weights_key": TORCHVISION_INCEPTION.key,
+        "record": {
+            "network": "torchvision inception_v3, ImageNet weights (IMAGENET1K_V1), as StarGAN v2's metrics/fid.py",
+            "features": "adaptive average pool after Mixed_7c, 2048-d (transform_input not applied)",
+            "weights": TORCHVISION_INCEPTION.filename,
+            "input_resize": "299x299, PIL BILINEAR on the uint8 image",
+            "input_normalisation": "x / 255, then ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)",
+        },
+    },
+}
 
 
 def sample_pairs(num_samples: int, pairing: str) -> list[tuple[int, int]]:
@@ -64,6 +98,17 @@ class Protocol:
     #: outputs and references are resized to image_size x image_size (None: as produced).
     image_size: int | None = None
     resize_filter: str = "bilinear-antialias"
+    #: the feature network of FID and KID (a key of :data:`FID_FEATURES`).
+    fid_features: str = "torch_fidelity_inception"
+    #: LPIPS on the quantized images (``uint8``) or on the generator's float outputs (``float``,
+    #: at ``image_size``, neither clamped nor rounded: StarGAN v2 measures before saving).
+    lpips_input: str = "uint8"
+    #: multi-domain tasks: the images read as the data set gives them (``dataset``) or from their
+    #: files, resized to ``image_size`` by ``resize_filter`` (``files``: StarGAN v2's eval loader;
+    #: without an ``image_size``, or for items without a file, the data set's images).
+    image_source: str = "dataset"
+    #: multi-domain tasks: the guidance modes scored (``latent``, ``reference``).
+    modes: tuple[str, ...] = ("latent", "reference")
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     kid_seed: int = 2020
@@ -82,6 +127,18 @@ class Protocol:
             raise ValueError(
                 f"protocol {self.name}: resize_filter must be one of {', '.join(RESIZE_FILTERS)}"
             )
+        if self.fid_features not in FID_FEATURES:
+            raise ValueError(
+                f"protocol {self.name}: fid_features must be one of {', '.join(FID_FEATURES)}, "
+                f"got {self.fid_features!r}"
+            )
+        if self.lpips_input not in LPIPS_INPUTS:
+            raise ValueError(f"protocol {self.name}: lpips_input must be one of {', '.join(LPIPS_INPUTS)}")
+        if self.image_source not in IMAGE_SOURCES:
+            raise ValueError(f"protocol {self.name}: image_source must be one of {', '.join(IMAGE_SOURCES)}")
+        object.__setattr__(self, "modes", tuple(self.modes))  # a list from a config override
+        if not self.modes or set(self.modes) - set(MODES):
+            raise ValueError(f"protocol {self.name}: modes are one or more of {', '.join(MODES)}")
         for split in (self.input_split, self.reference_split):
             if split not in ("train", "val", "test"):
                 raise ValueError(f"protocol {self.name}: splits are train, val or test, got {split!r}")
@@ -97,8 +154,19 @@ class Protocol:
         ref = fit_split if self.reference_split == "test" else self.reference_split
         return fit_split, ref
 
+    @property
+    def fid_weights_key(self) -> str:
+        """The key (in ``imtrans.metrics.weights.WEIGHTS``) of the FID/KID network's weights."""
+        return FID_FEATURES[self.fid_features]["weights_key"]
+
     def record(self) -> dict[str, Any]:
         """Everything that defines the numbers, as a JSON-able dict."""
+        lpips_input = (
+            "[-1, 1] RGB at image_size, no further resize"
+            if self.lpips_input == "uint8"
+            else "the generator's float outputs at image_size (resized in float if needed), neither "
+            "clamped nor quantized"
+        )
         return {
             "name": self.name,
             "description": self.description,
@@ -115,12 +183,12 @@ class Protocol:
             },
             "image_size": self.image_size if self.image_size is not None else "as produced",
             "resize_filter": RESIZE_FILTERS[self.resize_filter],
-            "quantization": "uint8, rounded as when written to PNG, before every metric",
+            "quantization": "uint8, rounded as when written to PNG, before every metric"
+            + ("" if self.lpips_input == "uint8" else " but LPIPS"),
+            "fid_features": self.fid_features,
             "fid": {
-                "network": "inception-v3-compat (torch-fidelity FeatureExtractorInceptionV3)",
-                "features": "pool3, 2048-d",
-                "weights": INCEPTION.filename,
-                "input_resize": "299x299, TF1-compatible bilinear (torch-fidelity)",
+                "feature_network": self.fid_features,
+                **FID_FEATURES[self.fid_features]["record"],
                 "statistics": "float64 mean and covariance (ddof 1); tr sqrt(s1 s2) from the singular values "
                 "of Xc1 Xc2^T (fewer images than dimensions) or the eigenvalues of s1 s2",
             },
@@ -137,7 +205,24 @@ class Protocol:
                 "version": "0.1",
                 "backbone_weights": ALEXNET.filename,
                 "heads": "LPIPS v0.1 linear heads (as shipped with lpips / torchmetrics)",
-                "input": "[-1, 1] RGB at image_size, no further resize",
+                "input": lpips_input,
+            },
+            "multi_domain": {
+                "tasks": "every (source, target) pair of distinct domains; inputs: the source domain's "
+                "images of input_split; FID/KID reference: the target domain's images of reference_split",
+                "modes": list(self.modes),
+                "latent": "the method's own style codes (translate(x, target_domain=t, num_samples=S)), "
+                "random state seeded per block of inputs",
+                "reference": "sample k of input i takes its style from one image of the target domain of "
+                "input_split, in a seeded random order, cycled (translate(x, target_domain=t, reference=r))",
+                "mean": "scores averaged over the tasks with equal weight (<mode>/mean/<score>)",
+                "image_source": self.image_source
+                + (
+                    ": inputs, references and FID reals read from their files (RGB) and resized to "
+                    "image_size by resize_filter"
+                    if self.image_source == "files" and self.image_size is not None
+                    else ": the data set's images"
+                ),
             },
             "paired": {
                 "psnr_8bit": "per image on [0, 1] (data range 1), then the mean",
@@ -176,6 +261,8 @@ RESIZE_FILTERS = {
     "(PIL's BILINEAR), in float before quantization",
     "bicubic-antialias": "torch.nn.functional.interpolate bicubic, antialias=True, align_corners=False "
     "(PIL's BICUBIC), in float before quantization",
+    "pil-bilinear": "PIL BILINEAR on the uint8 image (torchvision.transforms.Resize of a PIL image), "
+    "after quantization; float outputs for LPIPS: torch bilinear, antialias=True",
 }
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -202,15 +289,20 @@ PROTOCOLS: dict[str, Protocol] = {
         ),
         Protocol(
             name="stargan_v2",
-            description="StarGAN v2 (Choi et al. 2020), latent-guided: every test input, 10 outputs "
-            "each, LPIPS over all 45 pairs; FID on all outputs against the target domain's "
-            "training images",
+            description="StarGAN v2 (Choi et al. 2020, metrics/eval.py): multi-domain methods per "
+            "(source, target) task, latent- and reference-guided: every test input of the source, 10 "
+            "outputs each, LPIPS over all 45 pairs; FID with torchvision's ImageNet Inception-v3 on all "
+            "outputs against the target domain's training images; means over the tasks",
             num_inputs=None,
             samples_per_input=10,
             pairing="all",
             fid_samples_per_input=10,
             reference_split="train",
             image_size=256,
+            resize_filter="pil-bilinear",
+            fid_features="torchvision_inception_v3",
+            lpips_input="float",
+            image_source="files",
         ),
         Protocol(
             name="cut",

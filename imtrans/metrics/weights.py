@@ -50,7 +50,15 @@ ALEXNET = WeightsFile(
     url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     used_for="LPIPS",
 )
-WEIGHTS = {w.key: w for w in (INCEPTION, ALEXNET)}
+TORCHVISION_INCEPTION = WeightsFile(
+    key="torchvision_inception",
+    filename="inception_v3_google-0cc3c7bd.pth",
+    # torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url: what StarGAN v2's FID loads
+    # through ``inception_v3(pretrained=True)`` (its metrics/fid.py)
+    url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+    used_for="FID and KID (torchvision ImageNet Inception-v3)",
+)
+WEIGHTS = {w.key: w for w in (INCEPTION, ALEXNET, TORCHVISION_INCEPTION)}
 
 # Hosts found unreachable in this process: each is tried once, not once per evaluation.
 _UNREACHABLE: set[str] = set()

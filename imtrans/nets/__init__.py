@@ -29,6 +29,12 @@ from imtrans.nets.pix2pixhd import (
     instance_edges,
     instance_mean,
 )
+from imtrans.nets.stargan_v2 import (
+    StarGANv2Discriminator,
+    StarGANv2Generator,
+    StarGANv2MappingNetwork,
+    StarGANv2StyleEncoder,
+)
 from imtrans.nets.ugatit import ILN, AdaLIN, UgatitDiscriminator, UgatitGenerator, clamp_rho
 
 __all__ = [
@@ -66,4 +72,8 @@ __all__ = [
     "UgatitDiscriminator",
     "UgatitGenerator",
     "clamp_rho",
+    "StarGANv2Discriminator",
+    "StarGANv2Generator",
+    "StarGANv2MappingNetwork",
+    "StarGANv2StyleEncoder",
 ]

@@ -32,6 +32,7 @@ def test_known_data_sets():
         "edges2handbags",
         "cat2dog",
         "afhq",
+        "celeba_hq",
         "selfie2anime",
         "cityscapes",
         "cityscapes_cut",

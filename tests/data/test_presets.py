@@ -28,6 +28,7 @@ PRESETS = {
     "shapes_paired": ShapesDataModule,
     "cat2dog": UnpairedDataModule,
     "afhq": DomainsDataModule,
+    "celeba_hq": DomainsDataModule,
     "horse2zebra": UnpairedDataModule,
     "selfie2anime": UnpairedDataModule,
     "summer2winter_yosemite": UnpairedDataModule,

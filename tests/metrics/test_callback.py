@@ -134,6 +134,7 @@ def test_metrics_json_holds_protocol_val_and_best(run):
     out, callback = run
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["metrics_protocol"]["name"] == "quick"
+    assert metrics["fid_features"] == "torch_fidelity_inception"  # the network behind the FIDs
     assert metrics["metrics_protocol"]["overrides"] == {"num_inputs": N, "num_reference": N}
     assert "val/a2b/fid" in metrics and metrics["best/val/a2b/fid"] == pytest.approx(
         callback.best_score, rel=1e-6

@@ -13,7 +13,7 @@ from unittest import mock
 import torch
 from torch import nn
 
-from imtrans.metrics.weights import ALEXNET, INCEPTION
+from imtrans.metrics.weights import ALEXNET, INCEPTION, TORCHVISION_INCEPTION
 
 
 def write_inception(path: Path, seed: int = 0) -> Path:
@@ -52,10 +52,37 @@ def write_alexnet(path: Path, seed: int = 0, classifier: bool = False) -> Path:
     return path
 
 
+def write_torchvision_inception(path: Path, seed: int = 0) -> Path:
+    """torchvision's full Inception-v3 state dict (AuxLogits and fc included, as the real file),
+    He-initialised convolutions and random BatchNorm parameters and statistics (so that a loader
+    which dropped any of them would change the features)."""
+    from torchvision.models import inception_v3
+
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / m.weight[0].numel()) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
 def write_all(directory: Path) -> dict[str, Path]:
-    """Both files under ``directory`` (e.g. ``$TORCH_HOME/hub/checkpoints``), written once."""
+    """The three files under ``directory`` (e.g. ``$TORCH_HOME/hub/checkpoints``), written once."""
     out = {}
-    for weights, writer in ((INCEPTION, write_inception), (ALEXNET, write_alexnet)):
+    writers = (
+        (INCEPTION, write_inception),
+        (ALEXNET, write_alexnet),
+        (TORCHVISION_INCEPTION, write_torchvision_inception),
+    )
+    for weights, writer in writers:
         path = directory / weights.filename
         if not path.is_file():
             tmp = path.with_name(path.name + ".tmp")
