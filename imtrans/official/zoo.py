@@ -15,7 +15,9 @@ the importer options and Hydra overrides that rebuild the model at the official 
 ``zoo/NAME``); further ``key=value`` arguments are the method's importer options or Hydra
 overrides, applied on top. Downloads go through ``<file>.part`` and resume from it with an HTTP
 Range request; the sha256 is printed and recorded in ``<file>.json``. A file placed by hand is
-never downloaded again.
+never downloaded again. A file with ``extract: [member, ...]`` is an archive (tar or zip) of
+which those members are unpacked beside it (CUT publishes its six models in one tar); an archive
+whose members are all there already (an official checkout) is not fetched.
 
 Offline (no connection, a refused proxy, a timeout), for entries marked ``manual`` (Google
 Drive: a plain HTTP GET returns a web page, not the file) and when the server refuses the file,
@@ -33,9 +35,11 @@ import json
 import os
 import shlex
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,11 +114,22 @@ class Plan:
                 return candidate
         return None
 
+    def unpacked(self, file: dict[str, Any]) -> Path | None:
+        """For an archive entry: the folder (``root/NAME/`` or ``root``) where all its
+        ``extract`` members are already, or None."""
+        members = file.get("extract") or []
+        for base in (self.folder, self.root):
+            if members and all((base / m).is_file() for m in members):
+                return base
+        return None
+
     def import_path(self) -> Path:
         """PATH of ``imtrans import``: under ``root/NAME/``, or under ``root`` when ``root`` is an
         official checkout holding every required file at its official path."""
         rel = self.entry["import_path"]
         required = [f for f in self.entry["files"] if not f.get("optional")]
+        if required[0].get("extract"):  # the members of an archive: where they were unpacked
+            return (self.unpacked(required[0]) or self.folder) / rel
         if not self.target(required[0]).is_file() and all(
             (self.root / f["path"]).is_file() for f in required
         ):
@@ -313,19 +328,62 @@ def record(path: Path, url: str, how: str) -> str:
     return digest
 
 
+def unpack(archive: Path, members: list[str]) -> None:
+    """Extract ``members`` (paths inside the tar or zip ``archive``) to ``archive.parent/<member>``,
+    each through a temporary file. A member the archive lacks is a ZooError naming both."""
+    base = archive.parent
+    try:
+        # tar first: a tar of .pth files (zip archives themselves) passes zipfile's test too
+        if tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                names = {m.name.removeprefix("./"): m for m in t.getmembers() if m.isfile()}
+                _unpack_from(archive, names, members, base, lambda m: t.extractfile(names[m]))
+        else:
+            with zipfile.ZipFile(archive) as z:
+                names = {n.removeprefix("./"): n for n in z.namelist()}
+                _unpack_from(archive, names, members, base, lambda m: z.open(names[m]))
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
+        raise ZooError(
+            f"{archive}: not a readable tar or zip archive ({err}); delete it and get it again"
+        ) from None
+
+
+def _unpack_from(archive: Path, names: dict, members: list[str], base: Path, opener) -> None:
+    for member in members:
+        if member not in names:
+            some = ", ".join(sorted(names)[:3]) or "nothing"
+            raise ZooError(f"{archive}: no member {member!r} (it holds {len(names)} files: {some}, ...)")
+        target = base / member
+        if target.is_file():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        with opener(member) as source, open(tmp, "wb") as sink:
+            for block in iter(lambda: source.read(CHUNK), b""):
+                sink.write(block)
+        os.replace(tmp, target)
+        print(f"imtrans zoo: unpacked {member} from {archive.name}")
+
+
 def fetch(plan: Plan, timeout: float = TIMEOUT_S) -> None:
-    """Make every file of the entry present (download, or use one placed by hand)."""
+    """Make every file of the entry present (download, or use one placed by hand); unpack the
+    members of archives."""
     entry = plan.entry
-    missing = [f for f in entry["files"] if plan.present(f) is None]
+    missing = [f for f in entry["files"] if plan.present(f) is None and plan.unpacked(f) is None]
     if missing and entry.get("manual"):
         reason = entry.get("manual_reason", "it cannot be fetched by a plain HTTP GET")
         raise Unreachable(f"{entry['name']}: the file must be fetched by hand ({reason}):")
     for f in entry["files"]:
+        if plan.unpacked(f) is not None:
+            print(f"imtrans zoo: the members of {f['path']} are there, not downloaded again")
+            continue
         have = plan.present(f)
         if have is not None:
             print(f"imtrans zoo: {have} is there, not downloaded again")
             if not have.with_name(have.name + ".json").is_file():
                 record(have, f["url"], "placed by hand")
+            if f.get("extract"):
+                unpack(have, f["extract"])
             continue
         target = plan.target(f)
         print(f"imtrans zoo: downloading {f['url']}\n          to {target}", file=sys.stderr)
@@ -337,6 +395,8 @@ def fetch(plan: Plan, timeout: float = TIMEOUT_S) -> None:
                 continue
             raise
         record(target, f["url"], "downloaded")
+        if f.get("extract"):
+            unpack(target, f["extract"])
 
 
 # ----------------------------------------------------------------------------- commands

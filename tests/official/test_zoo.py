@@ -25,9 +25,18 @@ from tests.official.helpers import fixture
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "OFFICIAL_CHECKPOINTS.md"
 LEGACY = fixture("cyclegan") / "legacy_2018_pretrained" / "latest_net_G.pth"
-SEVEN = {"cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "pix2pixhd"}
-#: published models per method (OFFICIAL_CHECKPOINTS.md section 2)
-COUNTS = {"cyclegan": 18, "pix2pix": 5, "bicyclegan": 5, "munit": 1, "unit": 1, "drit": 1, "pix2pixhd": 1}
+SEVEN = {"cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "pix2pixhd", "cut"}
+#: published models per method (OFFICIAL_CHECKPOINTS.md section 2; CUT's README for cut)
+COUNTS = {
+    "cyclegan": 18,
+    "pix2pix": 5,
+    "bicyclegan": 5,
+    "munit": 1,
+    "unit": 1,
+    "drit": 1,
+    "pix2pixhd": 1,
+    "cut": 6,
+}
 H2Z = "cyclegan_horse2zebra"
 H2Z_PATH = Path("cyclegan_horse2zebra/checkpoints/horse2zebra_pretrained/latest_net_G.pth")
 
@@ -57,7 +66,7 @@ def _published_in_section_2(text: str) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------- the list
 def test_counts_and_names_are_unique():
     counts = {m: sum(e["method"] == m for e in ENTRIES) for m in COUNTS}
-    assert counts == COUNTS and len(ENTRIES) == 32
+    assert counts == COUNTS and len(ENTRIES) == 38
     names = [e["name"] for e in ENTRIES]
     assert len(set(names)) == len(names)
     assert all(e["name"] == f"{e['method']}_{e['official_name']}" for e in ENTRIES)
@@ -99,6 +108,7 @@ FIXTURE_FILES = {
     "unit": fixture("unit") / "gen_00000001.pt",
     "drit": fixture("drit") / "00001.pth",
     "pix2pixhd": fixture("pix2pixhd") / "latest_net_G.pth",
+    "cut": fixture("cut") / "latest_net_G.pth",
 }
 
 
@@ -319,3 +329,60 @@ def test_an_optional_file_missing_on_the_server_is_skipped(tmp_path, monkeypatch
     assert "maps_net_E.pth is not on the server, skipped" in capsys.readouterr().out
     record = json.loads((tmp_path / "run" / "import.json").read_text())
     assert record["networks_imported"] == ["G"] and "data.crop_size=512" in record["overrides"]
+
+
+# ----------------------------------------------------------------------------- archives (CUT's tar)
+CUT_H2Z = "cut_horse2zebra_fastcut"
+CUT_MEMBER = "checkpoints/horse2zebra_fastcut_pretrained/latest_net_G.pth"
+
+
+def _cut_tar(path: Path, members: dict[str, Path]) -> bytes:
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name, source in members.items():
+            tar.add(source, arcname=f"./{name}")  # the leading ./ of `tar -cf x.tar .` archives
+    return path.read_bytes()
+
+
+def test_an_archive_is_downloaded_unpacked_and_imported(tmp_path, monkeypatch, capsys):
+    g = fixture("cut") / "latest_net_G.pth"
+    data = _cut_tar(tmp_path / "src" / "pretrained_models.tar", {CUT_MEMBER: g, "checkpoints/other/x.pth": g})
+    monkeypatch.setattr(zoo, "urlopen", lambda request, timeout: _Response(data, 0, 200))
+    zoo.main(["get", CUT_H2Z, f"root={tmp_path / 'root'}", f"out={tmp_path / 'run'}"])
+    folder = tmp_path / "root" / CUT_H2Z
+    assert (folder / CUT_MEMBER).read_bytes() == g.read_bytes()
+    assert not (folder / "checkpoints" / "other").exists()  # only this model's member
+    record = json.loads((tmp_path / "run" / "import.json").read_text())
+    assert record["method"] == "cut" and record["networks_imported"] == ["G"]
+    assert "model.mode=fastcut" in record["overrides"] and "data=horse2zebra" in record["overrides"]
+    assert "unpacked " + CUT_MEMBER in capsys.readouterr().out
+
+
+def test_an_archive_placed_in_root_or_unpacked_members_are_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "urlopen", _no_network)
+    g = fixture("cut") / "latest_net_G.pth"
+    root = tmp_path / "root"
+    _cut_tar(root / "pretrained_models.tar", {CUT_MEMBER: g})  # one copy for the six entries
+    zoo.main(["get", CUT_H2Z, f"root={root}", f"out={tmp_path / 'a'}"])
+    assert (root / CUT_MEMBER).is_file() and "not downloaded again" in capsys.readouterr().out
+    (root / "pretrained_models.tar").unlink()  # an official checkout: the members alone
+    zoo.main(["get", CUT_H2Z, f"root={root}", f"out={tmp_path / 'b'}"])
+    assert "are there, not downloaded again" in capsys.readouterr().out
+    assert (tmp_path / "b" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_an_archive_without_the_member_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "urlopen", _no_network)
+    root = tmp_path / "root"
+    _cut_tar(
+        root / CUT_H2Z / "pretrained_models.tar",
+        {"checkpoints/else/latest_net_G.pth": fixture("cut") / "latest_net_G.pth"},
+    )
+    with pytest.raises(SystemExit) as exit_:
+        zoo.main(["get", CUT_H2Z, f"root={root}", f"out={tmp_path / 'run'}"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"no member {CUT_MEMBER!r}" in err and "checkpoints/else/latest_net_G.pth" in err
+    assert not (tmp_path / "run").exists()
