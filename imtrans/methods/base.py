@@ -106,6 +106,8 @@ class TranslationModule(L.LightningModule):
             imported CycleGAN generator of one direction); None: all of them.
         init_from: a run directory or checkpoint whose weights a new training run starts from
             (fine-tuning: iteration 0, fresh optimizers and schedulers); see ``setup``.
+        augment: the ``augment`` config group (:mod:`imtrans.augment`): what every
+            discriminator input passes through in ``discriminate``; None: nothing.
     """
 
     #: True for methods whose output depends on a sampled or encoded style code.
@@ -127,8 +129,12 @@ class TranslationModule(L.LightningModule):
         detect_nonfinite: bool = True,
         directions: Iterable[str] | None = None,
         init_from: str | None = None,
+        augment: nn.Module | None = None,
     ):
         super().__init__()
+        #: the augmentation of every discriminator input (``discriminate``); its state (ADA's
+        #: p and statistics) is in the state dict under ``augment.``
+        self.augment = augment
         if directions is not None:
             directions = tuple(directions)
             extra = [d for d in directions if d not in type(self).directions]
@@ -183,6 +189,73 @@ class TranslationModule(L.LightningModule):
     def generate(self, x: torch.Tensor, direction: str, style: torch.Tensor | None = None) -> torch.Tensor:
         """One translation: N x C x H x W in [-1, 1] -> N x C' x H x W in [-1, 1]."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ discriminators
+    #: the score between "real" and "fake" of the method's discriminator outputs, for ADA's
+    #: r_t = E[sign(D(real) - boundary)]; None: 0.5 when ``self.gan`` is an LSGAN (targets 0
+    #: and 1), else 0 (logits: BCE, hinge). A method with other targets sets it.
+    score_boundary: float | None = None
+
+    def discriminate(
+        self,
+        D: Callable[..., Any],
+        *parts: torch.Tensor,
+        real: bool = False,
+        maps: Iterable[int] = (),
+        scores: Callable[[Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``D(cat(augment(parts), 1), **kwargs)``: every discriminator call of every method
+        goes through here, real and fake, in the D step and in the G step.
+
+        Args:
+            D: the discriminator (or any callable on N x C x H x W).
+            parts: the pieces of its input, each N x C_i x H x W (e.g. pix2pix's condition A
+                and image B): augmented together (one random transform, the same geometry for
+                all), then concatenated along channels in this order, as the method did.
+            real: the parts are training images (a D-step call on reals): their scores feed
+                ADA's r_t. Pass it once per real batch and discriminator.
+            maps: indices of parts that are label maps (one-hot classes, boundaries): geometry
+                only, nearest neighbours, no colour.
+            scores: ``D's output -> score tensor(s)`` for r_t, where the output is not a tensor,
+                a list of them, or a list of per-scale feature lists ending in the score.
+            kwargs: passed to ``D`` (StarGAN v2's domain labels).
+
+        Returns D's output, unchanged. A D input that must stay untouched (codes, not images)
+        is passed to D directly, with a one-line comment at the call.
+        """
+        if self.augment is not None:
+            parts = self.augment(*parts, maps=maps)
+        out = D(parts[0] if len(parts) == 1 else torch.cat(parts, 1), **kwargs)
+        if real and self.augment is not None and self.augment.observes_reals:
+            from imtrans.augment import realness_scores
+
+            self.augment.observe(
+                realness_scores(out if scores is None else scores(out)), self._score_boundary()
+            )
+        return out
+
+    def _score_boundary(self) -> float:
+        if self.score_boundary is not None:
+            return float(self.score_boundary)
+        return 0.5 if getattr(getattr(self, "gan", None), "mode", None) == "lsgan" else 0.0
+
+    def _step_augment(self, batch) -> None:
+        """The iteration that has just ended, for the augmentation's schedule (ADA's p), at the
+        start of the next batch (as the schedulers: a checkpoint written at the end of a batch
+        holds the step pending, and the resumed run takes it where the uninterrupted run does)."""
+        if self.augment is None or self.iteration == 0:
+            return
+        first = (
+            next((v for v in batch.values() if torch.is_tensor(v)), None)
+            if isinstance(batch, Mapping)
+            else None
+        )
+        n = int(first.shape[0]) if first is not None else 0
+        world = self.trainer.world_size if self._trainer is not None else 1
+        values = self.augment.step(n * world)
+        if values:
+            self.log_dict(values, on_step=True, on_epoch=False)
 
     # ------------------------------------------------------------------ iteration counter
     @property
@@ -316,6 +389,7 @@ class TranslationModule(L.LightningModule):
             _set_rng_states(self._pending_rng)
             self._pending_rng = None
         self._step_due_schedulers()
+        self._step_augment(batch)
         # Counted at the start, so that during training_step and in every callback's
         # on_train_batch_end ``iteration`` includes the batch being trained on.
         self._iteration += 1
@@ -567,7 +641,7 @@ class TranslationModule(L.LightningModule):
         source = torch.load(file, map_location="cpu", weights_only=False).get("state_dict")
         if source is None:
             raise ConfigError(f"model.init_from={path}: {file} has no 'state_dict'")
-        skip = ("ema.", "_iteration")
+        skip = ("ema.", "_iteration", "augment.")  # ADA's p starts afresh too
         source = {k: v for k, v in source.items() if not k.startswith(skip)}
         ours = {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
         for key, value in source.items():

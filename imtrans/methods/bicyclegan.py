@@ -140,8 +140,8 @@ class BicycleGAN(TranslationModule):
         frozen_E = {k: v.detach() for k, v in self.E.named_parameters()}
         mu2, _ = functional_call(self.E, frozen_E, (f["fake_rand"],))
         return {
-            "gan": self.gan(self.D(f["fake_enc"]), True),
-            "gan2": self.gan(self.D2(f["fake_rand"]), True),
+            "gan": self.gan(self.discriminate(self.D, f["fake_enc"]), True),
+            "gan2": self.gan(self.discriminate(self.D2, f["fake_rand"]), True),
             "l1": F.l1_loss(f["fake_enc"], f["B1"]),
             "kl": kl_to_standard_normal(f["mu"], f["logvar"]),
             "z_l1": (mu2 - f["z_rand"]).abs().mean(),
@@ -153,8 +153,8 @@ class BicycleGAN(TranslationModule):
         """``<name>_real`` and ``<name>_fake`` terms of discriminator ``name`` (D or D2); fake detached."""
         disc = getattr(self, name)
         return {
-            f"{name}_real": self.gan(disc(real), True),
-            f"{name}_fake": self.gan(disc(fake.detach()), False),
+            f"{name}_real": self.gan(self.discriminate(disc, real, real=True), True),
+            f"{name}_fake": self.gan(self.discriminate(disc, fake.detach()), False),
         }
 
     def training_step(self, batch, batch_idx):

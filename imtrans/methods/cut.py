@@ -151,7 +151,7 @@ class CUT(TranslationModule):
 
     def generator_terms(self, real_A, real_B, made) -> dict[str, torch.Tensor]:
         terms = {
-            "gan": self.gan(self.D(made["fake_B"]), True),
+            "gan": self.gan(self.discriminate(self.D, made["fake_B"]), True),
             "nce": self.nce(real_A, made["fake_B"], made["flipped"]),
         }
         if self.nce_idt:
@@ -159,7 +159,10 @@ class CUT(TranslationModule):
         return terms
 
     def discriminator_terms(self, real_B, fake_B) -> dict[str, torch.Tensor]:
-        return {"D_fake": self.gan(self.D(fake_B.detach()), False), "D_real": self.gan(self.D(real_B), True)}
+        return {
+            "D_fake": self.gan(self.discriminate(self.D, fake_B.detach()), False),
+            "D_real": self.gan(self.discriminate(self.D, real_B, real=True), True),
+        }
 
     def training_step(self, batch, batch_idx):
         real_A, real_B = batch["A"], batch["B"]

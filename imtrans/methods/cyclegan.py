@@ -78,8 +78,8 @@ class CycleGAN(TranslationModule):
         fake_B = self.G_A(real_A)
         fake_A = self.G_B(real_B)
         terms = {
-            "gan_A": self.gan(self.D_A(fake_B), True),
-            "gan_B": self.gan(self.D_B(fake_A), True),
+            "gan_A": self.gan(self.discriminate(self.D_A, fake_B), True),
+            "gan_B": self.gan(self.discriminate(self.D_B, fake_A), True),
             "cycle_A": F.l1_loss(self.G_B(fake_B), real_A),
             "cycle_B": F.l1_loss(self.G_A(fake_A), real_B),
         }
@@ -93,10 +93,10 @@ class CycleGAN(TranslationModule):
     def discriminator_terms(self, real_A, real_B, fake_A, fake_B) -> dict[str, torch.Tensor]:
         """The D loss terms (unweighted); ``fake_*`` are what the pools returned."""
         return {
-            "D_A_real": self.gan(self.D_A(real_B), True),
-            "D_A_fake": self.gan(self.D_A(fake_B), False),
-            "D_B_real": self.gan(self.D_B(real_A), True),
-            "D_B_fake": self.gan(self.D_B(fake_A), False),
+            "D_A_real": self.gan(self.discriminate(self.D_A, real_B, real=True), True),
+            "D_A_fake": self.gan(self.discriminate(self.D_A, fake_B), False),
+            "D_B_real": self.gan(self.discriminate(self.D_B, real_A, real=True), True),
+            "D_B_fake": self.gan(self.discriminate(self.D_B, fake_A), False),
         }
 
     def training_step(self, batch, batch_idx):

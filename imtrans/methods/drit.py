@@ -315,6 +315,7 @@ class DRIT(DritUpdates):
         return {"dis_content": self.content_d_loss(c_a, c_b)}
 
     def content_d_loss(self, c_a, c_b):
+        # not through discriminate: the content discriminator sees codes, not images
         return bce(self.disContent(c_a), 0.0) + bce(self.disContent(c_b), 1.0)
 
     def forward_pass(self, batch) -> dict[str, torch.Tensor]:
@@ -357,9 +358,9 @@ class DRIT(DritUpdates):
         return f
 
     # ------------------------------------------------------------------ losses
-    @staticmethod
-    def image_d_loss(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return gan_bce(disc(fake.detach()), 0.0) + gan_bce(disc(real), 1.0)
+    def image_d_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        fake_scores = self.discriminate(disc, fake.detach())
+        return gan_bce(fake_scores, 0.0) + gan_bce(self.discriminate(disc, real, real=True), 1.0)
 
     def discriminator_updates(self, f) -> torch.Tensor:
         """disA, disA2, disB, disB2, disContent, in the official order, each its own step."""
@@ -405,10 +406,11 @@ class DRIT(DritUpdates):
         else:
             kl_a, kl_b = l2_mean(f["z_a"]), l2_mean(f["z_b"])
         return {
+            # the content discriminator sees codes, not images: not augmented
             "gan_content_a": bce(self.disContent(f["c_a"]), 0.5),
             "gan_content_b": bce(self.disContent(f["c_b"]), 0.5),
-            "gan_a": gan_bce(self.disA(f["fake_A"]), 1.0),
-            "gan_b": gan_bce(self.disB(f["fake_B"]), 1.0),
+            "gan_a": gan_bce(self.discriminate(self.disA, f["fake_A"]), 1.0),
+            "gan_b": gan_bce(self.discriminate(self.disB, f["fake_B"]), 1.0),
             "kl_za_a": kl_a,
             "kl_za_b": kl_b,
             "kl_zc_a": l2_mean(f["c_a"]),
@@ -421,12 +423,12 @@ class DRIT(DritUpdates):
 
     def second_terms(self, f) -> dict[str, torch.Tensor]:
         """``backward_G_alone``'s terms (unweighted)."""
-        gan2_a = gan_bce(self.disA2(f["fake_A_rand"]), 1.0)
-        gan2_b = gan_bce(self.disB2(f["fake_B_rand"]), 1.0)
+        gan2_a = gan_bce(self.discriminate(self.disA2, f["fake_A_rand"]), 1.0)
+        gan2_b = gan_bce(self.discriminate(self.disB2, f["fake_B_rand"]), 1.0)
         terms = {}
         if self.mode_seeking:
-            gan2_a = gan2_a + gan_bce(self.disA2(f["fake_A_rand2"]), 1.0)
-            gan2_b = gan2_b + gan_bce(self.disB2(f["fake_B_rand2"]), 1.0)
+            gan2_a = gan2_a + gan_bce(self.discriminate(self.disA2, f["fake_A_rand2"]), 1.0)
+            gan2_b = gan2_b + gan_bce(self.discriminate(self.disB2, f["fake_B_rand2"]), 1.0)
             terms["ms_ab"] = mode_seeking(f["fake_B_rand"], f["fake_B_rand2"], f["z_r"], f["z_r2"])
             terms["ms_ba"] = mode_seeking(f["fake_A_rand"], f["fake_A_rand2"], f["z_r"], f["z_r2"])
         return {

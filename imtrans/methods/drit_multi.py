@@ -125,6 +125,7 @@ class DRITMulti(DritUpdates):
     def content_terms(self, batch):
         with torch.no_grad():
             content = self.enc_c(batch["image"])
+        # not through discriminate: the content discriminator sees codes, not images
         return {"dis_content": bce(self.disContent(content), self.one_hot(batch["domain"], content))}
 
     def forward_pass(self, batch):
@@ -160,8 +161,9 @@ class DRITMulti(DritUpdates):
     def discriminator_updates(self, f):
         def d_terms(name, fake):
             disc = getattr(self, name)
-            outs_fake, _ = disc(fake.detach())
-            outs_real, cls_real = disc(f["real"])
+            outs_fake, _ = self.discriminate(disc, fake.detach())
+            # (scores per scale, domain logits): r_t counts the real/fake scores only
+            outs_real, cls_real = self.discriminate(disc, f["real"], real=True, scores=lambda out: out[0])
             return {
                 name: gan_bce(outs_fake, 0.0) + gan_bce(outs_real, 1.0),
                 f"{name}_cls": bce(cls_real, f["c_org"]),
@@ -172,7 +174,7 @@ class DRITMulti(DritUpdates):
         return l1_ + l2_
 
     def main_terms(self, f):
-        outs, cls = self.dis1(f["fake_enc"])
+        outs, cls = self.discriminate(self.dis1, f["fake_enc"])
         kl_za = kl_sum(f["mu"], f["logvar"]) if self.enc_a.stochastic else l2_mean(f["z"])
         terms = {
             "gan": gan_bce(outs, 1.0),
@@ -183,11 +185,12 @@ class DRITMulti(DritUpdates):
             "kl_za": kl_za,
         }
         if self.disContent is not None:
+            # codes, not images: not augmented
             terms["gan_content"] = bce(self.disContent(f["content"]), 1 - f["c_org"])
         return terms
 
     def second_terms(self, f):
-        outs, cls = self.dis2(f["fake_rand"])
+        outs, cls = self.discriminate(self.dis2, f["fake_rand"])
         return {
             "gan2": gan_bce(outs, 1.0),
             "gan2_cls": bce(cls, f["c_org"]),

@@ -136,8 +136,8 @@ class TwoDomainAutoEncoderGAN(TranslationModule):
     def adversarial_terms(self, real_A, real_B, fwd) -> dict[str, torch.Tensor]:
         """G-side adversarial and perceptual terms on the translations of ``fwd``."""
         terms = {
-            "gan_a": self.gan(self.dis_a(fwd["fake_A"]), True),
-            "gan_b": self.gan(self.dis_b(fwd["fake_B"]), True),
+            "gan_a": self.gan(self.discriminate(self.dis_a, fwd["fake_A"]), True),
+            "gan_b": self.gan(self.discriminate(self.dis_b, fwd["fake_B"]), True),
         }
         if self.perceptual is not None:
             terms["vgg_a"] = self.perceptual(fwd["fake_A"], real_B)
@@ -148,8 +148,10 @@ class TwoDomainAutoEncoderGAN(TranslationModule):
         """``dis_a = sum_scales mean(D_a(fake_A)^2) + mean((D_a(real_A) - 1)^2)``, same for B.
         ``fake_*`` must be detached."""
         return {
-            "dis_a": self.gan(self.dis_a(fake_A), False) + self.gan(self.dis_a(real_A), True),
-            "dis_b": self.gan(self.dis_b(fake_B), False) + self.gan(self.dis_b(real_B), True),
+            "dis_a": self.gan(self.discriminate(self.dis_a, fake_A), False)
+            + self.gan(self.discriminate(self.dis_a, real_A, real=True), True),
+            "dis_b": self.gan(self.discriminate(self.dis_b, fake_B), False)
+            + self.gan(self.discriminate(self.dis_b, real_B, real=True), True),
         }
 
     def all_generator_terms(self, real_A, real_B, fwd) -> dict[str, torch.Tensor]:

@@ -88,14 +88,14 @@ class Pix2Pix(TranslationModule):
     def discriminator_terms(self, real_A, real_B, fake_B) -> dict[str, torch.Tensor]:
         """D loss terms (unweighted) on real (A, B) and fake (A, G(A)) pairs; fake_B detached."""
         return {
-            "D_real": self.gan(self.D(torch.cat([real_A, real_B], 1)), True),
-            "D_fake": self.gan(self.D(torch.cat([real_A, fake_B.detach()], 1)), False),
+            "D_real": self.gan(self.discriminate(self.D, real_A, real_B, real=True), True),
+            "D_fake": self.gan(self.discriminate(self.D, real_A, fake_B.detach()), False),
         }
 
     def generator_terms(self, real_A, real_B, fake_B) -> dict[str, torch.Tensor]:
         """G loss terms (unweighted): fool D on (A, G(A)), and L1 to the target."""
         return {
-            "gan": self.gan(self.D(torch.cat([real_A, fake_B], 1)), True),
+            "gan": self.gan(self.discriminate(self.D, real_A, fake_B), True),
             "l1": F.l1_loss(fake_B, real_B),
         }
 

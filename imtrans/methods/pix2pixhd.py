@@ -438,12 +438,13 @@ class Pix2PixHD(TranslationModule):
             "inp": inp,
             "real": real,
             "fake": fake,
-            "pred_fake_D": self.D(torch.cat([inp, fake.detach()], 1)),
-            "pred_real": self.D(torch.cat([inp, real], 1)),
+            # inp: one-hot labels, boundaries (and instance features): geometry only
+            "pred_fake_D": self.discriminate(self.D, inp, fake.detach(), maps=(0,)),
+            "pred_real": self.discriminate(self.D, inp, real, maps=(0,), real=True),
         }
 
     def generator_terms(self, f) -> dict[str, torch.Tensor]:
-        pred_fake = self.D(torch.cat([f["inp"], f["fake"]], 1))
+        pred_fake = self.discriminate(self.D, f["inp"], f["fake"], maps=(0,))
         terms = {"gan": self.gan([p[-1] for p in pred_fake], True)}
         if self.loss_weights.get("feat", 0):
             terms["feat"] = feature_matching_loss(pred_fake, f["pred_real"], self.D.n_layers)

@@ -233,17 +233,19 @@ class StarGANv2(TranslationModule):
     def discriminator_terms(self, x, y, y_trg, fake) -> dict[str, torch.Tensor]:
         """``real``, ``fake`` and ``r1`` for real x (domains y) and detached fakes of domains y_trg."""
         x = x.detach().requires_grad_(True)
-        out = self.discriminator(x, y)
+        # R1 is the gradient w.r.t. the un-augmented real through the augmentation, as the ADA
+        # and DiffAugment code take it (both differentiable, twice)
+        out = self.discriminate(self.discriminator, x, real=True, y=y)
         return {
             "real": adv_loss(out, 1.0),
-            "fake": adv_loss(self.discriminator(fake.detach(), y_trg), 0.0),
+            "fake": adv_loss(self.discriminate(self.discriminator, fake.detach(), y=y_trg), 0.0),
             "r1": r1_penalty(out, x),
         }
 
     def generator_terms(self, x, y, y_trg, s_trg, fake, s_trg2, masks) -> dict[str, torch.Tensor]:
         """``adv``, ``sty``, ``ds`` (the positive L1 distance; its weight is -lambda_ds) and ``cyc``."""
         terms = {
-            "adv": adv_loss(self.discriminator(fake, y_trg), 1.0),
+            "adv": adv_loss(self.discriminate(self.discriminator, fake, y=y_trg), 1.0),
             "sty": l1_mean(self.style_encoder(fake, y_trg), s_trg),
         }
         if self.lambda_ds() != 0:

@@ -93,6 +93,7 @@ class UGATIT(TranslationModule):
             if direction == "a2b"
             else (self.genB2A, self.disGA, self.disLA)
         )
+        # an inference view of D on the translation: not augmented (not training)
         with self.inference_mode():
             fake, _, heatmap = gen(x.to(self.device))
             return {
@@ -115,7 +116,13 @@ class UGATIT(TranslationModule):
         terms = {}
         for kind, images in (("real", reals), ("fake", fakes)):
             for name, domain in DISCRIMINATORS:
-                logit, cam_logit, _ = getattr(self, f"dis{name}")(images[domain])
+                # (logit, CAM logit, heatmap): r_t counts the main logit
+                logit, cam_logit, _ = self.discriminate(
+                    getattr(self, f"dis{name}"),
+                    images[domain],
+                    real=kind == "real",
+                    scores=lambda out: out[0],
+                )
                 terms[f"D_{name}_{kind}"] = self.gan(logit, kind == "real")
                 terms[f"D_{name}_cam_{kind}"] = self.gan(cam_logit, kind == "real")
         return terms
@@ -131,7 +138,7 @@ class UGATIT(TranslationModule):
         fakes = {"A": fake_B2A, "B": fake_A2B}
         terms = {}
         for name, domain in DISCRIMINATORS:
-            logit, cam_logit, _ = getattr(self, f"dis{name}")(fakes[domain])
+            logit, cam_logit, _ = self.discriminate(getattr(self, f"dis{name}"), fakes[domain])
             terms[f"gan_{name}"] = self.gan(logit, True)
             terms[f"gan_{name}_cam"] = self.gan(cam_logit, True)
         bce = F.binary_cross_entropy_with_logits

@@ -35,6 +35,8 @@ SCHEDULES = {
 
 
 EMA = ["callbacks=ema", "callbacks.ema.start_iter=2", "callbacks.ema.decay=0.9"]
+# ADA's p adjusted every 2 iterations by 0.02 (p and its statistics are in the state dict)
+ADA = ["augment=ada", "augment.interval=2", "augment.speed=100", "augment.p_init=0.2"]
 
 
 def _run(model, data, out, iters, ckpt=None, every=4, precision=()):
@@ -90,8 +92,18 @@ def assert_same_state(a: dict, b: dict) -> None:
         ("munit", "shapes", 4, FP16_CPU),  # and the gradient scalers
         ("munit", "shapes", 4, EMA),  # and the generator EMA (compared in the state dict)
         ("cut", "shapes", 4, ["model.mode=fastcut"]),  # random flips and patch ids
+        ("pix2pix", "shapes_paired", 5, ADA),  # mid-interval: ADA's statistics half gathered
     ],
-    ids=["cyclegan", "cyclegan-epoch-end", "pix2pix", "munit", "munit-fp16", "munit-ema", "fastcut"],
+    ids=[
+        "cyclegan",
+        "cyclegan-epoch-end",
+        "pix2pix",
+        "munit",
+        "munit-fp16",
+        "munit-ema",
+        "fastcut",
+        "pix2pix-ada",
+    ],
 )
 def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
     run = partial(_run, model, data, precision=precision)
@@ -107,6 +119,11 @@ def test_resume_is_bit_exact(model, data, stop, precision, tmp_path):
     assert_same_state(whole_ckpt, resumed_ckpt)
     if precision == EMA:
         assert any(k.startswith("ema.") for k in whole_ckpt["state_dict"])
+    if precision == ADA:  # p moved before the stop and after it
+        assert float(stopped["state_dict"]["augment.p"]) not in (
+            0.2,
+            float(whole_ckpt["state_dict"]["augment.p"]),
+        )
     if precision == FP16_CPU:
         scalers = whole_ckpt["PerUpdateScalerPrecision"]["scalers"]
         assert sorted(scalers) == ["D", "G"]

@@ -1,0 +1,74 @@
+"""``augment=none`` changes nothing: the per-term losses of 2 iterations of every method on its
+tiny configuration (fixed seed) equal those recorded before the augmentation was wired in.
+
+The fixture ``losses_before_augment.json`` was written at the commit before issue 18 by
+``python -m tests.augment.test_unchanged --record`` (OMP_NUM_THREADS=1, as the tests run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import lightning as L
+import pytest
+
+from imtrans.run import train
+from tests.helpers import METHODS, compose_config, method_overrides
+
+FIXTURE = Path(__file__).with_name("losses_before_augment.json")
+RUN = ["task=fit", "metrics=none", "callbacks.sample_grid=null", "seed=0"]
+
+
+class _Record(L.Callback):
+    def __init__(self):
+        self.losses: dict[str, dict[str, float]] = {}
+
+    def on_train_batch_end(self, trainer, module, *_):
+        metrics = trainer.callback_metrics
+        self.losses[str(module.iteration)] = {
+            k: float(v) for k, v in metrics.items() if k.startswith("train/")
+        }
+
+
+def losses_of(model: str, tmp_path: Path, extra: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """``{iteration: {train/<term>: value}}`` of a 2-iteration tiny run of ``model``."""
+    record = _Record()
+    cfg = compose_config(
+        method_overrides(model, tmp_path, 2, [*RUN, *(extra or [])]), output_dir=tmp_path / "run"
+    )
+    train(cfg, extra_callbacks=[record])
+    return record.losses
+
+
+#: fixture key -> (method, overrides): every method, and DRIT with full updates from the first
+#: iteration (its first two are content-discriminator-only at d_iter 3)
+CASES = {**{m: (m, []) for m in METHODS}, "drit-full": ("drit", ["model.d_iter=1"])}
+
+
+def _available(model: str) -> bool:
+    from tests.methods import test_pix2pixhd
+
+    return model != "pix2pixhd" or test_pix2pixhd.CITYSCAPES.is_dir()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_augment_none_keeps_the_losses(case, tmp_path):
+    model, extra = CASES[case]
+    if not _available(model):
+        pytest.skip("../shared/data/cityscapes_sample missing")
+    expected = json.loads(FIXTURE.read_text())[case]
+    got = losses_of(model, tmp_path, [*extra, "augment=none"])
+    assert sorted(got) == ["1", "2"]
+    assert got == expected  # exact: same code path, same seed, one thread
+
+
+if __name__ == "__main__" and "--record" in sys.argv:
+    losses = json.loads(FIXTURE.read_text()) if FIXTURE.is_file() else {}
+    for case, (name, extra) in CASES.items():
+        if _available(name) and (case not in losses or "--all" in sys.argv):
+            with tempfile.TemporaryDirectory() as tmp:
+                losses[case] = losses_of(name, Path(tmp), extra)
+    FIXTURE.write_text(json.dumps(losses, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {FIXTURE}: {', '.join(losses)}")
