@@ -28,28 +28,12 @@ import torch
 if __package__ in (None, ""):  # run as a file (python experiments/<name>.py): find the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.benchlib import environment, write_report
+from experiments.benchlib import environment, run_config, write_report
 from imtrans.augment import realness_scores
 from imtrans.run import train
 
 METHODS = {"CycleGAN": "experiment=quickstart", "MUNIT": "experiment=munit_quickstart"}
 MODES = ("none", "diffaugment", "ada")
-
-
-def compose(overrides: list[str], out: Path):
-    """The run config of ``python -m imtrans.run <overrides>``, writing to ``out``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="imtrans.conf", version_base="1.3"):
-        cfg = hydra_compose(
-            config_name="config", overrides=[*overrides, f"paths.output_dir={out}"], return_hydra_config=True
-        )
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 class RealSigns(L.Callback):
@@ -104,7 +88,7 @@ def run(method: str, mode: str, train_size: int, seed: int, iters: int, window: 
         "trainer.enable_model_summary=false",
     ]
     signs = RealSigns(window)
-    train(compose(overrides, out), extra_callbacks=[signs])
+    train(run_config(overrides, out), extra_callbacks=[signs])
     scores = json.loads((out / "metrics.json").read_text())
     seconds = scores["fit_seconds"]  # training only: no start-up, no test
     result = {

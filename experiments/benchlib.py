@@ -22,29 +22,36 @@ from imtrans.losses import weighted_sum
 from imtrans.run import train
 
 
-def bench_config(overrides: list[str], iters: int, out_dir: Path, device: str = "cpu"):
-    """A run config for timing: no logger, no callbacks, no validation, ``iters`` iterations."""
+def run_config(overrides: list[str], out_dir: Path):
+    """The config of ``python -m imtrans.run <overrides>`` writing to ``out_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="imtrans.conf", version_base="1.3"):
         cfg = compose(
             config_name="config",
-            overrides=[
-                *overrides,
-                "data.num_workers=0",
-                f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
-                "logger=none",
-                "callbacks=none",
-                f"iters={iters}",
-                "task=fit",
-                "trainer.enable_model_summary=false",
-                "+trainer.enable_progress_bar=false",
-                "trainer.limit_val_batches=0",
-                f"paths.output_dir={out_dir}",
-            ],
+            overrides=[*overrides, f"paths.output_dir={out_dir}"],
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def bench_config(overrides: list[str], iters: int, out_dir: Path, device: str = "cpu"):
+    """A run config for timing: no logger, no callbacks, no validation, ``iters`` iterations."""
+    return run_config(
+        [
+            *overrides,
+            "data.num_workers=0",
+            f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
+            "logger=none",
+            "callbacks=none",
+            f"iters={iters}",
+            "task=fit",
+            "trainer.enable_model_summary=false",
+            "+trainer.enable_progress_bar=false",
+            "trainer.limit_val_batches=0",
+        ],
+        out_dir,
+    )
 
 
 class Clock(L.Callback):

@@ -128,8 +128,12 @@ class SpatialTransform:
             else:
                 left, top = (new_w - crop) // 2, (new_h - crop) // 2
             box = (left, top, left + crop, top + crop)
-        flip = self.flip and self.augment and bool(torch.rand((), generator=generator) < 0.5)
+        flip = self._draw_flip(generator)
         return Geometry(resize=resize, box=box, flip=flip)
+
+    def _draw_flip(self, generator) -> bool:
+        """A horizontal flip with probability 0.5 in training (when ``flip``), never otherwise."""
+        return self.flip and self.augment and bool(torch.rand((), generator=generator) < 0.5)
 
     def _sample_random_resized_crop(self, width: int, height: int, generator) -> Geometry:
         """torchvision's ``RandomResizedCrop.get_params`` sampling (10 tries at a box of a random
@@ -160,7 +164,7 @@ class SpatialTransform:
                     w, h = width, height
                 left, top = (width - w) // 2, (height - h) // 2
                 first_box = (left, top, left + w, top + h)
-        flip = self.flip and self.augment and bool(torch.rand((), generator=generator) < 0.5)
+        flip = self._draw_flip(generator)
         cropped = (
             (width, height)
             if first_box is None

@@ -475,12 +475,18 @@ class Evaluator:
             self.protocol.resize_filter,
             self.fid_key,
         )
+        return self._cached_features(
+            cache_key, n_ref, lambda block: torch.stack([dataset[i][key] for i in block])
+        )
+
+    def _cached_features(self, cache_key: Any, count: int, load) -> torch.Tensor:
+        """FID features of ``count`` images, ``load(indices) -> N x C x H x W``, in global order:
+        each rank takes its blocks, the bank gathers them; kept under ``cache_key``."""
         if cache_key not in self._reference:
             rank, world = dist_info()
-            bank = FeatureBank(InceptionFeatures.num_features).to(self.device)
-            for block in rank_blocks(n_ref, self.batch_size, rank, world):
-                images = torch.stack([dataset[i][key] for i in block])
-                bank.update(self.features(self.quantize(images)), torch.as_tensor(list(block)))
+            bank = FeatureBank(self.inception.num_features).to(self.device)
+            for block in rank_blocks(count, self.batch_size, rank, world):
+                bank.update(self.features(self.quantize(load(block))), torch.as_tensor(list(block)))
             self._reference[cache_key] = bank.compute().cpu()
         return self._reference[cache_key]
 
@@ -525,7 +531,7 @@ class Evaluator:
 
         m: dict[str, torch.nn.Module] = {}  # every rank builds (and computes) the same ones, in order
         if use_fid:
-            m["fake"] = FeatureBank(InceptionFeatures.num_features)
+            m["fake"] = FeatureBank(self.inception.num_features)
         if use_div:
             m["lpips_div"] = Mean64()
         if use_paired:
@@ -624,14 +630,9 @@ class Evaluator:
             indices = indices[: self.protocol.num_reference]
         key = ("domains", cache_key, tuple(indices), self.protocol.image_size, self.protocol.resize_filter)
         key += (self.protocol.image_source, self.fid_key)
-        if key not in self._reference:
-            rank, world = dist_info()
-            bank = FeatureBank(self.inception.num_features).to(self.device)
-            for block in rank_blocks(len(indices), self.batch_size, rank, world):
-                images = self.load_images(dataset, [indices[i] for i in block])
-                bank.update(self.features(self.quantize(images)), torch.as_tensor(list(block)))
-            self._reference[key] = bank.compute().cpu()
-        return self._reference[key]
+        return self._cached_features(
+            key, len(indices), lambda block: self.load_images(dataset, [indices[i] for i in block])
+        )
 
     def evaluate_domains(
         self,

@@ -96,6 +96,17 @@ def assert_finetuned(before: dict, ckpt: dict, networks) -> None:
         assert any(not torch.equal(before[k], after[k]) for k in keys), f"{name} did not move"
 
 
+def bad_file(tmp_path: Path, name: str, content: bytes | None = None, sd: dict | None = None) -> Path:
+    """``tmp_path/name`` holding ``sd`` (a state dict, saved with torch.save) or raw ``content``:
+    a broken or foreign checkpoint for the bad-input tests."""
+    path = tmp_path / name
+    if sd is not None:
+        torch.save(sd, path)
+    else:
+        path.write_bytes(content)
+    return path
+
+
 def import_error(method: str, path: Path, tmp_path: Path, **opts) -> str:
     """The message of the OfficialFormatError an import of ``path`` raises; asserts it is one
     line and that nothing was written."""

@@ -14,6 +14,7 @@ from imtrans.load import load_model
 from tests.official.helpers import (
     ATOL,
     assert_finetuned,
+    bad_file,
     cases,
     do_import,
     finetune,
@@ -66,36 +67,29 @@ def test_generator_file_alone_and_fastcut_mode(tmp_path):
     assert max_diff(translate_case(module, case), case["output"]) < ATOL
 
 
-def _bad(tmp_path, name, data=None, sd=None):
-    path = tmp_path / name
-    if sd is not None:
-        torch.save(sd, path)
-    else:
-        path.write_bytes(data)
-    return path
-
-
 def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
     g = torch.load(FIX / "latest_net_G.pth", weights_only=True)
-    truncated = _bad(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G.pth").read_bytes()[:3000])
+    truncated = bad_file(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G.pth").read_bytes()[:3000])
     assert "not a readable PyTorch checkpoint" in import_error("cut", truncated, tmp_path)
     (tmp_path / "empty").mkdir()
     assert import_error("cut", tmp_path / "empty", tmp_path) == (
         f"{tmp_path / 'empty'}: no <epoch>_net_<G|D|F>.pth files in this folder"
     )
-    extra = _bad(tmp_path, "x_net_G.pth", sd={**g, "model.12.conv_block.9.weight": torch.zeros(1)})
+    extra = bad_file(tmp_path, "x_net_G.pth", sd={**g, "model.12.conv_block.9.weight": torch.zeros(1)})
     assert import_error("cut", extra, tmp_path) == (
         f"{extra}: unmapped key 'model.12.conv_block.9.weight' (not a key of this method's networks)"
     )
-    odd = _bad(tmp_path, "odd_net_G.pth", sd={**g, "model.12.conv_block.5.weight": torch.zeros(16, 16, 5, 5)})
+    odd = bad_file(
+        tmp_path, "odd_net_G.pth", sd={**g, "model.12.conv_block.5.weight": torch.zeros(16, 16, 5, 5)}
+    )
     assert "'model.12.body.1.1.weight' has shape (16, 16, 5, 5)" in import_error("cut", odd, tmp_path)
-    one_side = _bad(
+    one_side = bad_file(
         tmp_path,
         "o_net_G.pth",
         sd={k: v for k, v in g.items() if k not in ("model.18.filt", "model.22.filt")},
     )
     assert "anti-aliasing on both sides" in import_error("cut", one_side, tmp_path)
-    d_as_g = _bad(tmp_path, "d_net_G.pth", sd=torch.load(FIX / "latest_net_D.pth", weights_only=True))
+    d_as_g = bad_file(tmp_path, "d_net_G.pth", sd=torch.load(FIX / "latest_net_D.pth", weights_only=True))
     assert "no key 'model.1.weight'" in import_error("cut", d_as_g, tmp_path)
     munit = fixture("munit") / "gen_00000001.pt"
     if munit.exists():  # the wrong METHOD for the file

@@ -16,6 +16,7 @@ from imtrans.official import OfficialFormatError
 from tests.official.helpers import (
     ATOL,
     assert_finetuned,
+    bad_file,
     cases,
     do_import,
     finetune,
@@ -72,38 +73,29 @@ def test_single_generator_of_the_other_direction(tmp_path):
     assert max_diff(module.translate(case["input"], "b2a"), case["output"]) < ATOL
 
 
-def _bad(tmp_path, name: str, content: bytes | None = None, sd: dict | None = None):
-    path = tmp_path / name
-    if sd is not None:
-        torch.save(sd, path)
-    else:
-        path.write_bytes(content)
-    return path
-
-
 def _error(method, path, tmp_path, **opts) -> str:
     return import_error(method, path, tmp_path, **opts)
 
 
 def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
     g = torch.load(FIX / "latest_net_G_A.pth", weights_only=True)
-    truncated = _bad(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G_A.pth").read_bytes()[:5000])
+    truncated = bad_file(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G_A.pth").read_bytes()[:5000])
     assert _error("cyclegan", truncated, tmp_path).startswith(
         f"{truncated}: not a readable PyTorch checkpoint (truncated or another format"
     )
-    text = _bad(tmp_path, "notes_net_G.pth", b"hello, not a checkpoint")
+    text = bad_file(tmp_path, "notes_net_G.pth", b"hello, not a checkpoint")
     assert "not a readable PyTorch checkpoint" in _error("cyclegan", text, tmp_path)
     (tmp_path / "empty").mkdir()
     assert _error("cyclegan", tmp_path / "empty", tmp_path) == (
         f"{tmp_path / 'empty'}: no <epoch>_net_<G_A|G_B|D_A|D_B|G>.pth files in this folder"
     )
-    extra = _bad(tmp_path, "x_net_G.pth", sd={**g, "model.10.conv_block.9.weight": torch.zeros(1)})
+    extra = bad_file(tmp_path, "x_net_G.pth", sd={**g, "model.10.conv_block.9.weight": torch.zeros(1)})
     assert _error("cyclegan", extra, tmp_path) == (
         f"{extra}: unmapped key 'model.10.conv_block.9.weight' (not a key of this method's networks)"
     )
     odd = dict(g)
     odd["model.10.conv_block.5.weight"] = torch.zeros(16, 16, 5, 5)
-    odd = _bad(tmp_path, "odd_net_G.pth", sd=odd)
+    odd = bad_file(tmp_path, "odd_net_G.pth", sd=odd)
     assert _error("cyclegan", odd, tmp_path) == (
         f"{odd}: key 'model.3.body.1.1.weight' has shape (16, 16, 5, 5), imtrans G_A built from the options "
         "read has (16, 16, 3, 3) (a shape that fits no option)"
@@ -111,7 +103,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
     munit = fixture("munit") / "gen_00000001.pt"
     if munit.exists():  # the wrong METHOD for the file
         assert "not a state dict" in _error("cyclegan", munit, tmp_path)
-    d_as_g = _bad(tmp_path, "d_net_G.pth", sd=torch.load(FIX / "latest_net_D_A.pth", weights_only=True))
+    d_as_g = bad_file(tmp_path, "d_net_G.pth", sd=torch.load(FIX / "latest_net_D_A.pth", weights_only=True))
     assert _error("cyclegan", d_as_g, tmp_path) == (
         f"{d_as_g}: no key 'model.1.weight', which this method's network has (first key of the file: "
         "'model.0.weight'; the wrong METHOD for this file?)"

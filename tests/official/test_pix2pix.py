@@ -18,6 +18,7 @@ from imtrans.official.layers import patch_discriminator_rules
 from tests.official.helpers import (
     ATOL,
     assert_finetuned,
+    bad_file,
     cases,
     do_import,
     finetune,
@@ -118,22 +119,13 @@ def test_instance_norm_generator_with_legacy_statistics(tmp_path):
         assert max_diff(load_model(out).translate(x), net(x)) == 0.0
 
 
-def _bad(tmp_path, name: str, content: bytes | None = None, sd: dict | None = None) -> Path:
-    path = tmp_path / name
-    if sd is not None:
-        torch.save(sd, path)
-    else:
-        path.write_bytes(content)
-    return path
-
-
 def _error(path, tmp_path, method="pix2pix", **opts) -> str:
     return import_error(method, path, tmp_path, **opts)
 
 
 def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
     g = _sd("latest_net_G.pth")
-    truncated = _bad(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G.pth").read_bytes()[:5000])
+    truncated = bad_file(tmp_path, "latest_net_G.pth", (FIX / "latest_net_G.pth").read_bytes()[:5000])
     assert _error(truncated, tmp_path).startswith(
         f"{truncated}: not a readable PyTorch checkpoint (truncated or another format"
     )
@@ -141,11 +133,13 @@ def test_bad_inputs_give_one_line_and_write_nothing(tmp_path):
     assert _error(tmp_path / "empty", tmp_path) == (
         f"{tmp_path / 'empty'}: no <epoch>_net_<G|D>.pth files in this folder"
     )
-    extra = _bad(tmp_path, "x_net_G.pth", sd={**g, "model.model.1.model.9.weight": torch.zeros(1)})
+    extra = bad_file(tmp_path, "x_net_G.pth", sd={**g, "model.model.1.model.9.weight": torch.zeros(1)})
     assert _error(extra, tmp_path) == (
         f"{extra}: unmapped key 'model.model.1.model.9.weight' (not a key of this method's networks)"
     )
-    odd = _bad(tmp_path, "odd_net_G.pth", sd={**g, "model.model.1.model.1.weight": torch.zeros(8, 4, 3, 3)})
+    odd = bad_file(
+        tmp_path, "odd_net_G.pth", sd={**g, "model.model.1.model.1.weight": torch.zeros(8, 4, 3, 3)}
+    )
     assert _error(odd, tmp_path) == (
         f"{odd}: key 'model.model.1.model.1.weight' has shape (8, 4, 3, 3), imtrans G built from the "
         "options read has (8, 4, 4, 4) (a shape that fits no option)"
