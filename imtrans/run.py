@@ -24,7 +24,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imtrans.callbacks import IterationLimit, LastCheckpoint
+from imtrans.callbacks import IterationLimit, LastCheckpoint, split_trainer_config
 
 log = logging.getLogger("imtrans")
 
@@ -230,7 +230,11 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     trainer_overrides: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False}
     if cfg.get("iters"):
         trainer_overrides.update(max_epochs=-1, max_steps=-1)
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, **trainer_overrides)
+    # the speed switches (compile, channels_last, optimizer_impl) are imtrans's, not Lightning's
+    trainer_args, speed = split_trainer_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    if speed is not None:
+        callbacks.insert(0, speed)  # first: the batch is channels_last before any other callback sees it
+    trainer: L.Trainer = hydra.utils.instantiate(trainer_args, **trainer_overrides)
 
     if trainer.is_global_zero:
         OmegaConf.save(model.imtrans_config, out_dir / "config.yaml")

@@ -124,7 +124,7 @@ def train_one_step(model, batch) -> None:
     model.trainer = trainer
     opts = model.configure_optimizers()
     trainer.strategy.optimizers = opts[0] if isinstance(opts, tuple) else opts
-    model.log_dict = lambda *a, **k: None
+    model.log_dict = model.log = lambda *a, **k: None
     model.training_step(batch, 0)
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imtrans.nets.blocks import instance_norm_input_grad_fix
+
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
 # torchvision's vgg16().features indices that the official Vgg16 uses: relu1_1 ... relu4_3
@@ -195,7 +197,7 @@ class DomainInvariantPerceptualLoss(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Instance-normalised relu5_3 features of images in [-1, 1]."""
         x = ((x + 1) / 2 - self.mean.to(x.dtype)) / self.std.to(x.dtype)
-        return F.instance_norm(self.vgg(x), eps=1e-5)
+        return instance_norm_input_grad_fix(F.instance_norm(self.vgg(x), eps=1e-5))
 
     def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(self.features(img).float(), self.features(target).float())

@@ -10,7 +10,39 @@ from __future__ import annotations
 
 import functools
 
+import torch
 from torch import nn
+
+
+def _contiguous(grad: torch.Tensor) -> torch.Tensor:
+    return grad.contiguous()
+
+
+def instance_norm_input_grad_fix(y: torch.Tensor) -> torch.Tensor:
+    """``y`` (an instance norm's output) unchanged, its gradient made contiguous on the way
+    back.
+
+    Why: torch's CPU instance norm backward (2.14.1, the pinned build; every dtype) returns a
+    wrong input gradient for a batch of one when the gradient it receives is not contiguous,
+    e.g. channels-last strided: off by about its own size, where a contiguous gradient agrees
+    with the analytic formula to 1e-7 (``tests/nets/test_instance_norm.py``). Such gradients
+    reach an instance norm whenever its output (or a sum that it feeds) is read through a
+    permute: CUT's PatchSampleF reads the generator's features as N x HW x C, and every conv's
+    input gradient is channels-last under ``trainer.channels_last``. The official CUT code
+    on the CPU gets the wrong gradients. A tensor hook, so that in-place ReLUs after the norm
+    stay legal; it fires with the gradient of the norm's output before them.
+    """
+    if y.requires_grad and y.device.type == "cpu":
+        y.register_hook(_contiguous)
+    return y
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (same arguments, parameters and state-dict keys) with
+    ``instance_norm_input_grad_fix``: every instance norm of imtrans's networks is this one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return instance_norm_input_grad_fix(super().forward(x))
 
 
 def norm_layer(word: str, channels: int) -> nn.Module:
@@ -24,7 +56,7 @@ def norm_layer(word: str, channels: int) -> nn.Module:
     if word == "batch":
         return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
     if word == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if word == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {word!r}; choose batch, instance or none")

@@ -60,7 +60,11 @@ class BlurUpsample(nn.Module):
         self.crop = 1 + (filt_size - 1) // 2  # the transposed conv's padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv_transpose2d(self.pad(x), self.filt, stride=2, padding=self.crop, groups=x.shape[1])
+        # contiguous: torch.compile's replication_pad2d_backward (torch 2.14.1) asserts a
+        # contiguous gradient and fails on channels-last input (trainer.channels_last)
+        y = F.conv_transpose2d(
+            self.pad(x.contiguous()), self.filt, stride=2, padding=self.crop, groups=x.shape[1]
+        )
         # (2H + 2) x (2W + 2): drop the first and the last row and column
         return y[:, :, 1:-1, 1:-1]
 

@@ -37,6 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imtrans.nets.blocks import InstanceNorm2d
+
 
 def drit_init(net: nn.Module, std: float = 0.02) -> nn.Module:
     """The official ``gaussian_weights_init``: N(0, std) on the weights of modules whose
@@ -58,7 +60,7 @@ def leaky_conv(n_in: int, n_out: int, k: int, s: int, p: int = 0) -> nn.Sequenti
 def relu_ins_conv(n_in: int, n_out: int, k: int, s: int, p: int = 0) -> nn.Sequential:
     """``ReLUINSConv2d``: reflection pad, conv, InstanceNorm (no affine), ReLU."""
     return nn.Sequential(
-        nn.ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), nn.InstanceNorm2d(n_out), nn.ReLU(inplace=True)
+        nn.ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), InstanceNorm2d(n_out), nn.ReLU(inplace=True)
     )
 
 
@@ -70,11 +72,11 @@ class INSResBlock(nn.Module):
         self.model = nn.Sequential(
             nn.ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3),
-            nn.InstanceNorm2d(dim),
+            InstanceNorm2d(dim),
             nn.ReLU(inplace=True),
             nn.ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3),
-            nn.InstanceNorm2d(dim),
+            InstanceNorm2d(dim),
         )
 
     def forward(self, x):
@@ -324,7 +326,7 @@ class MisINSResBlock(nn.Module):
 
         def conv3():
             return nn.Sequential(
-                nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)), nn.InstanceNorm2d(dim)
+                nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)), InstanceNorm2d(dim)
             )
 
         def mix():

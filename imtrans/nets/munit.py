@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imtrans.nets.blocks import activation, padding_layer
+from imtrans.nets.blocks import InstanceNorm2d, activation, padding_layer
 
 # ---------------------------------------------------------------------------- normalisations
 
@@ -139,7 +139,7 @@ def clear_adain_params(module: nn.Module) -> None:
 def _norm(word: str, channels: int) -> nn.Module | None:
     """MUNIT's norm words in imtrans spelling: instance, layer (MunitLayerNorm), adain, none."""
     if word == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+        return InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if word == "layer":
         return MunitLayerNorm(channels)
     if word == "adain":

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from imtrans.nets.blocks import InstanceNorm2d
+
 #: the encoder/decoder sizes (px) at which the high-pass path joins, as the official code fixes them
 HPF_SIZES = (32, 64, 128)
 
@@ -69,8 +71,8 @@ class ResBlk(nn.Module):
         self.conv1 = nn.Conv2d(dim_in, dim_in, 3, 1, 1)
         self.conv2 = nn.Conv2d(dim_in, dim_out, 3, 1, 1)
         if normalize:
-            self.norm1 = nn.InstanceNorm2d(dim_in, affine=True)
-            self.norm2 = nn.InstanceNorm2d(dim_in, affine=True)
+            self.norm1 = InstanceNorm2d(dim_in, affine=True)
+            self.norm2 = InstanceNorm2d(dim_in, affine=True)
         self.conv1x1 = nn.Conv2d(dim_in, dim_out, 1, 1, 0, bias=False) if dim_in != dim_out else None
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,7 @@ class AdaIN(nn.Module):
 
     def __init__(self, style_dim: int, num_features: int):
         super().__init__()
-        self.norm = nn.InstanceNorm2d(num_features, affine=False)
+        self.norm = InstanceNorm2d(num_features, affine=False)
         self.fc = nn.Linear(style_dim, num_features * 2)
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -190,7 +192,7 @@ class StarGANv2Generator(nn.Module):
         self.encode = nn.ModuleList()
         self.decode = nn.ModuleList()
         self.to_rgb = nn.Sequential(
-            nn.InstanceNorm2d(dim_in, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(dim_in, 3, 1, 1, 0)
+            InstanceNorm2d(dim_in, affine=True), nn.LeakyReLU(0.2), nn.Conv2d(dim_in, 3, 1, 1, 0)
         )
         levels = int(math.log2(img_size)) - 4 + (1 if w_hpf > 0 else 0)
         if levels < 1:

@@ -2,7 +2,11 @@
 tiny configuration (fixed seed) equal those recorded before the augmentation was wired in.
 
 The fixture ``losses_before_augment.json`` was written at the commit before issue 18 by
-``python -m tests.augment.test_unchanged --record`` (OMP_NUM_THREADS=1, as the tests run)."""
+``python -m tests.augment.test_unchanged --record`` (OMP_NUM_THREADS=1, as the tests run).
+Its ``cut`` entry was recorded again at issue 19, when imtrans's InstanceNorm started to correct
+torch's CPU backward for non-contiguous gradients (``imtrans.nets.blocks.InstanceNorm2d``;
+CUT's PatchNCE reads features through a permute): iteration 1 is as before, iteration 2
+follows the corrected gradients (nce 5.983 -> 5.927)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from imtrans.nets import (
     VAEGen,
     assign_adain_params,
 )
+from imtrans.nets.blocks import InstanceNorm2d
 from imtrans.nets.munit import Decoder, adain_layers, num_adain_params
 from tests.conftest import count_params
 from tests.helpers import compose_config
@@ -136,4 +137,4 @@ def test_vae_generator_noise_only_in_training():
     g.train()
     assert not torch.allclose(g(x), g.decode(g.encode(x)))
     res_norms = [type(m) for m in g.dec.model[0].modules() if not isinstance(m, torch.nn.Sequential)]
-    assert torch.nn.InstanceNorm2d in res_norms and AdaptiveInstanceNorm2d not in res_norms
+    assert InstanceNorm2d in res_norms and AdaptiveInstanceNorm2d not in res_norms

@@ -1,0 +1,184 @@
+"""Speed switches of every method: ``trainer.compile``, ``trainer.channels_last``,
+``trainer.optimizer_impl``.
+
+They change how the same computation runs, never what is computed: every method's losses stay
+equal to the plain run within float tolerance (``tests/test_speed.py``), and the state dict,
+checkpoints, EMA copies, export and resume are exactly as without them.
+
+* **compile** (``torch.compile`` through ``nn.Module.compile``, in place): the module objects
+  and their parameter names stay as they are, so no ``_orig_mod.`` prefix reaches any state
+  dict or checkpoint, and a compiled run's checkpoint loads into an uncompiled module. What is
+  compiled is found, not listed per method: during the run's first training iteration every
+  ``__call__`` of a submodule with parameters that no other submodule's forward encloses is
+  recorded (the generators, encoders, decoders, discriminators and loss networks such as VGG,
+  whichever way a method calls them: MUNIT's ``gen.encode`` calls the content and style
+  encoders, DRIT's ``enc_c.forward_a`` its branch convs); those modules are compiled at the
+  end of that iteration, so the first iteration runs eagerly. The generator EMA copies and the
+  discriminator augmentation are left eager (the copies are used at evaluation only; ADA's
+  random ops would break the graph).
+* **channels_last**: parameters, buffers and every 4-D floating-point tensor of each training
+  batch in ``torch.channels_last`` memory format (what cuDNN's and oneDNN's fastest
+  convolutions read). Values do not change, only strides. (Every instance norm of imtrans's
+  networks takes its gradient contiguous: ``imtrans.nets.blocks.InstanceNorm2d``.)
+* **optimizer_impl**: ``foreach`` or ``fused`` Adam/AdamW (one multi-tensor or one fused kernel
+  per parameter group instead of a loop over tensors). Set on the optimizers after a resumed
+  run's optimizer states are restored (``load_state_dict`` brings back the saved flags), so a
+  run may be resumed with another implementation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from imtrans.errors import ConfigError
+
+#: the ``trainer`` config keys that are imtrans's, not ``lightning.Trainer`` arguments
+TRAINER_KEYS = (
+    "compile",
+    "compile_backend",
+    "compile_mode",
+    "compile_dynamic",
+    "compile_options",
+    "channels_last",
+    "optimizer_impl",
+)
+_IMPLS = (None, "foreach", "fused")
+
+
+def split_trainer_config(trainer_cfg: Mapping[str, Any]) -> tuple[dict, SpeedSwitches | None]:
+    """``(Lightning Trainer arguments, SpeedSwitches or None)`` from the ``trainer`` config."""
+    args = dict(trainer_cfg)
+    switches = {k: args.pop(k) for k in TRAINER_KEYS if k in args}
+    cb = SpeedSwitches(**switches)
+    return args, (cb if cb.active else None)
+
+
+class SpeedSwitches(L.Callback):
+    """Applies the speed switches of the ``trainer`` config group (see the module docstring).
+
+    Args:
+        compile: compile the networks with ``torch.compile``.
+        compile_backend: ``torch.compile``'s ``backend`` (``inductor``; ``aot_eager`` traces
+            without generating code, which the tests use).
+        compile_mode: ``torch.compile``'s ``mode`` (``default``, ``reduce-overhead``,
+            ``max-autotune``, ...); None: torch's default.
+        compile_dynamic: ``torch.compile``'s ``dynamic``; None: torch's automatic choice.
+        compile_options: ``torch.compile``'s ``options`` (backend settings), or None.
+        channels_last: channels-last memory format for the networks and the image batches.
+        optimizer_impl: None (torch's default), ``foreach`` or ``fused``.
+    """
+
+    def __init__(
+        self,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        compile_mode: str | None = None,
+        compile_dynamic: bool | None = None,
+        compile_options: Mapping[str, Any] | None = None,
+        channels_last: bool = False,
+        optimizer_impl: str | None = None,
+    ):
+        if optimizer_impl not in _IMPLS:
+            raise ConfigError(f"trainer.optimizer_impl={optimizer_impl!r}: use null, foreach or fused")
+        self.compile = bool(compile)
+        self.compile_kwargs: dict[str, Any] = {"backend": compile_backend, "dynamic": compile_dynamic}
+        if compile_mode is not None:  # torch.compile takes a mode only for inductor
+            self.compile_kwargs["mode"] = compile_mode
+        if compile_options:
+            self.compile_kwargs["options"] = dict(compile_options)
+        self.channels_last = bool(channels_last)
+        self.optimizer_impl = optimizer_impl
+        self._hooks: list = []
+        self._roots: dict[str, nn.Module] = {}
+        #: names of the modules compiled (after the first iteration), for reports and tests
+        self.compiled: list[str] = []
+
+    @property
+    def active(self) -> bool:
+        return self.compile or self.channels_last or self.optimizer_impl is not None
+
+    # ------------------------------------------------------------------ channels_last
+    def setup(self, trainer, module, stage):
+        if self.channels_last:
+            module.to(memory_format=torch.channels_last)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.channels_last:
+            # in place: Lightning hands this very object to training_step
+            _to_channels_last(batch)
+        if self.compile and not self.compiled and not self._hooks:
+            self._record_roots(module)
+
+    # ------------------------------------------------------------------ optimizer
+    def on_train_start(self, trainer, module):
+        if self.optimizer_impl is None:
+            return
+        for opt in trainer.optimizers:
+            accepted = inspect.signature(type(opt).__init__).parameters
+            if self.optimizer_impl not in accepted:
+                raise ConfigError(
+                    f"trainer.optimizer_impl={self.optimizer_impl}: {type(opt).__name__} has no "
+                    f"{self.optimizer_impl} implementation; use null"
+                )
+            for group in opt.param_groups:
+                group["foreach"] = self.optimizer_impl == "foreach"
+                group["fused"] = self.optimizer_impl == "fused"
+            if self.optimizer_impl == "fused":
+                # restored 'step' counters live on the CPU; the fused kernel wants them beside
+                # the parameters, as a fused optimizer creates them
+                for p, state in opt.state.items():
+                    if "step" in state and torch.is_tensor(state["step"]):
+                        state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
+
+    # ------------------------------------------------------------------ compile
+    def _record_roots(self, module: nn.Module) -> None:
+        depth = [0]
+        skip = {id(m) for name in ("ema", "augment") for m in _modules(getattr(module, name, None))}
+
+        def pre(name, m):
+            def hook(_m, _args):
+                if depth[0] == 0 and name not in self._roots and next(m.parameters(), None) is not None:
+                    self._roots[name] = m
+                depth[0] += 1
+
+            return hook
+
+        def post(_m, _args, _out):
+            depth[0] -= 1
+
+        for name, m in module.named_modules():
+            if m is module or id(m) in skip:
+                continue
+            self._hooks.append(m.register_forward_pre_hook(pre(name, m)))
+            self._hooks.append(m.register_forward_hook(post, always_call=True))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if not self._hooks:
+            return
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+        for name, m in self._roots.items():
+            m.compile(**self.compile_kwargs)
+            self.compiled.append(name)
+        self._roots = {}
+
+
+def _modules(m: nn.Module | None):
+    return [] if m is None else list(m.modules())
+
+
+def _to_channels_last(obj) -> None:
+    """Every 4-D floating tensor in the (nested) dict/list ``obj`` to channels_last, in place."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        if torch.is_tensor(v) and v.dim() == 4 and v.is_floating_point():
+            obj[k] = v.contiguous(memory_format=torch.channels_last)
+        elif isinstance(v, (dict, list)):
+            _to_channels_last(v)

@@ -1,0 +1,163 @@
+"""The speed switches (``trainer.compile``, ``trainer.channels_last``, ``trainer.optimizer_impl``)
+change nothing but speed: every method's losses over a few iterations and its checkpoint equal
+the plain run's within float tolerance, and a compiled run's checkpoint has the plain keys."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import hydra
+import lightning as L
+import pytest
+import torch
+
+from imtrans.callbacks.speed import SpeedSwitches, _to_channels_last, split_trainer_config
+from imtrans.errors import ConfigError
+from imtrans.run import train
+from tests.helpers import METHODS, compose_config, method_overrides, train_one_step
+
+ITERS = 3
+
+
+class Losses(L.Callback):
+    """The logged ``train/*`` loss terms of every iteration."""
+
+    def __init__(self):
+        self.per_iter: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.per_iter.append(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        )
+
+
+def _run(method: str, tmp_path, extra: list[str]):
+    overrides = method_overrides(
+        method, tmp_path, ITERS, ["metrics=none", "callbacks.sample_grid=null", *extra]
+    )
+    cfg = compose_config(overrides, tmp_path / "out")
+    losses = Losses()
+    train(cfg, extra_callbacks=[losses])
+    state = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return losses.per_iter, state
+
+
+def _assert_same_run(plain, other, *, rtol: float):
+    """Same losses at every iteration; same checkpoint keys, shapes and dtypes, the same
+    integer entries (iteration counters). Float weights are not compared one by one: Adam's
+    first steps are about +-lr whatever a gradient's size, so a weight whose gradient is float
+    noise (a conv bias before InstanceNorm, which cancels it) ends up to 2 lr apart under any
+    change of rounding; ``test_channels_last_same_gradients`` compares gradients instead."""
+    (losses0, ckpt0), (losses1, ckpt1) = plain, other
+    assert len(losses0) == len(losses1) == ITERS
+    for it, (a, b) in enumerate(zip(losses0, losses1)):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert b[k] == pytest.approx(a[k], rel=rtol, abs=1e-5), f"iteration {it + 1}: {k}"
+    s0, s1 = ckpt0["state_dict"], ckpt1["state_dict"]
+    assert list(s0) == list(s1)  # same keys, same order: no _orig_mod., nothing added
+    for k in s0:
+        assert (s1[k].shape, s1[k].dtype) == (s0[k].shape, s0[k].dtype), k
+        if not s0[k].is_floating_point():
+            assert torch.equal(s1[k], s0[k]), k
+
+
+@pytest.fixture(scope="module")
+def plain_runs(tmp_path_factory):
+    cache = {}
+
+    def get(method):
+        if method not in cache:
+            cache[method] = _run(method, tmp_path_factory.mktemp(f"plain_{method}"), [])
+        return cache[method]
+
+    return get
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_channels_last_changes_nothing_but_speed(method, plain_runs, tmp_path):
+    _assert_same_run(plain_runs(method), _run(method, tmp_path, ["trainer.channels_last=true"]), rtol=1e-3)
+
+
+def _gradients(method: str, tmp_path, channels_last: bool) -> dict[str, torch.Tensor]:
+    """The gradients that one training_step leaves (its last update's networks), with the
+    optimizer steps skipped, so that every update sees the same weights."""
+    cfg = compose_config(method_overrides(method, tmp_path, 1, ["metrics=none"]))
+    data = hydra.utils.instantiate(cfg.data)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    torch.manual_seed(0)
+    module = hydra.utils.instantiate(cfg.model)
+    if channels_last:
+        SpeedSwitches(channels_last=True).setup(None, module, "fit")
+        _to_channels_last(batch)
+    torch.manual_seed(1)
+    with mock.patch.object(torch.optim.Adam, "step"):
+        train_one_step(module, batch)
+    return {n: p.grad.contiguous() for n, p in module.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_channels_last_same_gradients(method, tmp_path):
+    plain, cl = _gradients(method, tmp_path, False), _gradients(method, tmp_path, True)
+    assert plain and plain.keys() == cl.keys()
+    # a conv bias before InstanceNorm has an exact gradient of 0 and a computed one of float
+    # noise (1e-7 of the other gradients): its tolerance comes from the largest gradient
+    noise = 1e-5 * max(g.abs().max().item() for g in plain.values())
+    for name, g in plain.items():
+        assert (cl[name] - g).abs().max().item() <= 1e-4 * g.abs().max().item() + noise, name
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fused_adam_changes_nothing_but_speed(method, plain_runs, tmp_path):
+    _assert_same_run(plain_runs(method), _run(method, tmp_path, ["trainer.optimizer_impl=fused"]), rtol=1e-4)
+
+
+def test_foreach_adam_changes_nothing_but_speed(plain_runs, tmp_path):
+    _assert_same_run(
+        plain_runs("munit"), _run("munit", tmp_path, ["trainer.optimizer_impl=foreach"]), rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "munit"])
+def test_compiled_run_same_losses_and_plain_checkpoint(method, plain_runs, tmp_path):
+    """Compiled after the first iteration (``aot_eager``: dynamo and AOT autograd, no generated
+    code, so that the test takes seconds): iterations 2 and 3 run compiled. MUNIT calls its
+    networks through ``encode``/``decode``: the encoders and decoders are what gets compiled."""
+    torch._dynamo.reset()
+    compiled = _run(method, tmp_path, ["trainer.compile=true", "trainer.compile_backend=aot_eager"])
+    _assert_same_run(plain_runs(method), compiled, rtol=1e-4)
+    # the checkpoint loads strictly into an uncompiled module
+    cfg = compose_config(method_overrides(method, tmp_path, ITERS))
+    module = hydra.utils.instantiate(cfg.model)
+    module.load_state_dict(compiled[1]["state_dict"], strict=True)
+
+
+def test_compile_finds_the_networks_each_method_calls(tmp_path):
+    overrides = method_overrides("munit", tmp_path, 2, ["metrics=none", "callbacks.sample_grid=null"])
+    cfg = compose_config(overrides, tmp_path / "out")
+    switches = SpeedSwitches(compile=True, compile_backend="aot_eager")
+    torch._dynamo.reset()
+    train(cfg, extra_callbacks=[switches])
+    # gen.encode / gen.decode call these; the EMA copies and the augmentation are left out
+    assert sorted(switches.compiled) == sorted(
+        [f"{g}.{part}" for g in ("gen_a", "gen_b") for part in ("enc_style", "enc_content", "dec", "mlp")]
+        + ["dis_a", "dis_b"]
+    )
+
+
+def test_trainer_keys_are_taken_out_of_lightnings_arguments():
+    cfg = compose_config(["trainer=cpu", "trainer.channels_last=true"])
+    args, switches = split_trainer_config(dict(cfg.trainer))
+    assert (
+        "channels_last" not in args
+        and "compile" not in args
+        and args["_target_"] == "lightning.pytorch.Trainer"
+    )
+    assert switches.channels_last and not switches.compile
+    assert split_trainer_config(dict(compose_config(["trainer=cpu"]).trainer))[1] is None
+
+
+def test_unknown_optimizer_impl_is_a_config_error():
+    with pytest.raises(ConfigError, match="trainer.optimizer_impl='fast'"):
+        SpeedSwitches(optimizer_impl="fast")
