@@ -119,17 +119,21 @@ def test_foreach_adam_changes_nothing_but_speed(plain_runs, tmp_path):
     )
 
 
-@pytest.mark.parametrize("method", ["cyclegan", "munit"])
+@pytest.mark.parametrize("method", ["cyclegan", "munit", "ugatit", "stargan_v2"])
 def test_compiled_run_same_losses_and_plain_checkpoint(method, plain_runs, tmp_path):
     """Compiled after the first iteration (``aot_eager``: dynamo and AOT autograd, no generated
     code, so that the test takes seconds): iterations 2 and 3 run compiled. MUNIT calls its
-    networks through ``encode``/``decode``: the encoders and decoders are what gets compiled."""
+    networks through ``encode``/``decode``: the encoders and decoders are what gets compiled;
+    U-GAT-IT's discriminators have spectral norm (left eager), StarGAN v2's R1 penalty
+    differentiates a compiled D with create_graph=True."""
     torch._dynamo.reset()
     compiled = _run(method, tmp_path, ["trainer.compile=true", "trainer.compile_backend=aot_eager"])
     _assert_same_run(plain_runs(method), compiled, rtol=1e-4)
     # the checkpoint loads strictly into an uncompiled module
     cfg = compose_config(method_overrides(method, tmp_path, ITERS))
     module = hydra.utils.instantiate(cfg.model)
+    if any(k.startswith("ema.") for k in compiled[1]["state_dict"]):  # StarGAN v2's own EMA
+        module.enable_ema()
     module.load_state_dict(compiled[1]["state_dict"], strict=True)
 
 

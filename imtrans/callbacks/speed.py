@@ -2,8 +2,8 @@
 ``trainer.optimizer_impl``.
 
 They change how the same computation runs, never what is computed: every method's losses stay
-equal to the plain run within float tolerance (``tests/test_speed.py``), and the state dict,
-checkpoints, EMA copies, export and resume are exactly as without them.
+equal to the plain run within float tolerance (``tests/test_speed.py``), and the state dict and
+checkpoints have the same keys, shapes and dtypes as without them.
 
 * **compile** (``torch.compile`` through ``nn.Module.compile``, in place): the module objects
   and their parameter names stay as they are, so no ``_orig_mod.`` prefix reaches any state
@@ -15,7 +15,9 @@ checkpoints, EMA copies, export and resume are exactly as without them.
   encoders, DRIT's ``enc_c.forward_a`` its branch convs); those modules are compiled at the
   end of that iteration, so the first iteration runs eagerly. The generator EMA copies and the
   discriminator augmentation are left eager (the copies are used at evaluation only; ADA's
-  random ops would break the graph).
+  random ops would break the graph), and so are the networks a method names in
+  ``eager_modules`` (those it differentiates twice: AOT autograd has no double backward) and
+  networks with spectral norm (see ``_has_spectral_norm``).
 * **channels_last**: parameters, buffers and every 4-D floating-point tensor of each training
   batch in ``torch.channels_last`` memory format (what cuDNN's and oneDNN's fastest
   convolutions read). Values do not change, only strides. (Every instance norm of imtrans's
@@ -35,6 +37,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm
 
 from imtrans.errors import ConfigError
 
@@ -96,8 +99,10 @@ class SpeedSwitches(L.Callback):
         self.optimizer_impl = optimizer_impl
         self._hooks: list = []
         self._roots: dict[str, nn.Module] = {}
-        #: names of the modules compiled (after the first iteration), for reports and tests
+        #: names of the modules compiled (after the first iteration), and of those left eager
+        #: (the method's ``eager_modules``; spectral norm, see ``_has_spectral_norm``)
         self.compiled: list[str] = []
+        self.eager: list[str] = []
 
     @property
     def active(self) -> bool:
@@ -164,10 +169,25 @@ class SpeedSwitches(L.Callback):
         for h in self._hooks:
             h.remove()
         self._hooks = []
+        keep_eager = set(getattr(module, "eager_modules", ()))
         for name, m in self._roots.items():
+            if name.split(".")[0] in keep_eager or _has_spectral_norm(m):
+                self.eager.append(name)
+                continue
             m.compile(**self.compile_kwargs)
             self.compiled.append(name)
         self._roots = {}
+
+
+def _has_spectral_norm(module: nn.Module) -> bool:
+    """Whether a module of ``module``'s tree has ``torch.nn.utils.spectral_norm``'s hook.
+
+    Those stay eager: the hook updates its power-iteration vector ``u`` in place at every
+    forward, and a compiled graph that saved ``u`` for its backward then fails autograd's
+    version check when the network runs twice before one backward (U-GAT-IT's and DRIT's
+    discriminators see real and fake images in one update).
+    """
+    return any(isinstance(h, SpectralNorm) for m in module.modules() for h in m._forward_pre_hooks.values())
 
 
 def _modules(m: nn.Module | None):

@@ -114,6 +114,10 @@ class TranslationModule(L.LightningModule):
     is_multimodal: bool = False
     #: Translation directions the method supports, among ``a2b`` and ``b2a``.
     directions: tuple[str, ...] = ("a2b", "b2a")
+    #: Networks (attribute names) that ``trainer.compile`` leaves eager: those the method
+    #: differentiates twice (an R1 penalty's create_graph=True gradient), which torch.compile's
+    #: AOT autograd cannot do.
+    eager_modules: tuple[str, ...] = ()
     #: What ``translate`` takes: ``image`` (N x C x H x W in [-1, 1]) or ``labels`` (int64
     #: N x H x W class ids, or ``{"label", "inst"}`` with instance ids); read by the tools.
     input_kind: str = "image"

@@ -91,6 +91,8 @@ class StarGANv2(TranslationModule):
     """
 
     is_multimodal = True
+    #: R1 differentiates D's output for real images with create_graph=True
+    eager_modules = ("discriminator",)
     directions: tuple[str, ...] = ()
 
     def __init__(

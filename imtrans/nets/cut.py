@@ -45,6 +45,14 @@ class BlurDownsample(nn.Module):
         return F.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
 
 
+def replicate_pad1(x: torch.Tensor) -> torch.Tensor:
+    """``F.pad(x, (1, 1, 1, 1), mode="replicate")``, the same values, from slices and
+    concatenations: torch.compile's ``replication_pad2d_backward`` (torch 2.14.1) assumes a
+    contiguous gradient and fails under ``trainer.channels_last``."""
+    x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)
+    return torch.cat([x[:, :, :, :1], x, x[:, :, :, -1:]], dim=3)
+
+
 class BlurUpsample(nn.Module):
     """Anti-aliased 2x up-sampling: replicate-pad 1, depthwise transposed conv (stride 2) with
     the 4x4 binomial kernel x 4 (so a constant image stays constant), then the one-pixel
@@ -56,15 +64,10 @@ class BlurUpsample(nn.Module):
         if filt_size % 2:
             raise ValueError("BlurUpsample: the official up-sampler uses an even kernel (4)")
         self.register_buffer("filt", (binomial_filter(filt_size) * 4)[None, None].repeat(channels, 1, 1, 1))
-        self.pad = nn.ReplicationPad2d(1)
         self.crop = 1 + (filt_size - 1) // 2  # the transposed conv's padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # contiguous: torch.compile's replication_pad2d_backward (torch 2.14.1) asserts a
-        # contiguous gradient and fails on channels-last input (trainer.channels_last)
-        y = F.conv_transpose2d(
-            self.pad(x.contiguous()), self.filt, stride=2, padding=self.crop, groups=x.shape[1]
-        )
+        y = F.conv_transpose2d(replicate_pad1(x), self.filt, stride=2, padding=self.crop, groups=x.shape[1])
         # (2H + 2) x (2W + 2): drop the first and the last row and column
         return y[:, :, 1:-1, 1:-1]
 

@@ -5,8 +5,9 @@ The fixture ``losses_before_augment.json`` was written at the commit before issu
 ``python -m tests.augment.test_unchanged --record`` (OMP_NUM_THREADS=1, as the tests run).
 Its ``cut`` entry was recorded again at issue 19, when imtrans's InstanceNorm started to correct
 torch's CPU backward for non-contiguous gradients (``imtrans.nets.blocks.InstanceNorm2d``;
-CUT's PatchNCE reads features through a permute): iteration 1 is as before, iteration 2
-follows the corrected gradients (nce 5.983 -> 5.927)."""
+CUT's PatchNCE reads features through a permute) and its up-sampler's replicate padding became
+slices (the same values; gradients summed in another order): iteration 1 is as before,
+iteration 2 follows the corrected gradients (nce 5.983 -> 5.927)."""
 
 from __future__ import annotations
 
