@@ -89,20 +89,6 @@ ENTRIES = [
 BY_NAME = {e.name: e for e in ENTRIES}
 
 
-def make_domain_folders(root: Path, domains: tuple[str, ...], size: int, n: int = 4) -> Path:
-    """``root/{train,test}/<domain>/<k>.png``: ``n`` seeded noise images per domain."""
-    from PIL import Image
-
-    g = torch.Generator().manual_seed(0)
-    for split in ("train", "test"):
-        for i, d in enumerate(domains):
-            (root / split / d).mkdir(parents=True, exist_ok=True)
-            for k in range(n):
-                img = (torch.rand(size, size, 3, generator=g) * 127 + 64 * i).to(torch.uint8).numpy()
-                Image.fromarray(img).save(root / split / d / f"{k}.png")
-    return root
-
-
 def random_vgg19(work: Path) -> Path:
     """A VGG19 weights file with torchvision's random initialisation (the VGG loss costs the
     same with any weights; the official adapter builds its VGG19 randomly too)."""
@@ -130,7 +116,10 @@ def bench_overrides(entry: Entry, size: int, batch: int, work: Path) -> list[str
         ]
     elif entry.data == "domains":
         domains = ("cat", "dog", "wild") if entry.name == "stargan_v2" else ("a", "b", "c")
-        root = make_domain_folders(work / f"domains_{size}", domains, size + 8)
+        from tests.methods.test_drit import make_domains
+
+        root = work / f"domains_{size}"
+        make_domains(root, domains, n=4, size=size + 8)
         o += [f"data.root={root}", f"data.load_size={size}", f"data.crop_size={size}"]
         o += [] if entry.name == "stargan_v2" else ["data=domains"]
     o += [f"data.batch_size={batch}", "data.num_workers=0", "data.num_fixed=1"]

@@ -468,7 +468,8 @@ class ContentDis(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[-2:]
-        fits = h in self.FITS and w in self.FITS
+        # comparisons, not `in range`: torch.compile cannot test a symbolic size for membership
+        fits = all(self.FITS.start <= n < self.FITS.stop for n in (h, w))
         if self.fit == "resize" or (self.fit == "auto" and not fits):
             x = F.interpolate(
                 x,
