@@ -142,3 +142,26 @@ def synchronize(device: str) -> None:
 def import_model(module: str, cls: str):
     """``models.<module>`` of the checkout on ``sys.path`` and its class ``cls``."""
     return getattr(importlib.import_module(f"models.{module}"), cls)
+
+
+def shape_args(batch: dict, size: int, device: str, batch_size: int | None = None) -> list[str]:
+    """The options every adapter passes: device, batch size, channels and image size of imtrans's batch."""
+    n = batch_size or batch["A"].shape[0]
+    return [
+        "--gpu_ids", gpu_ids_arg(device), "--batch_size", str(n),
+        "--input_nc", str(batch["A"].shape[1]), "--output_nc", str(batch["B"].shape[1]),
+        "--load_size", str(size), "--crop_size", str(size),
+    ]  # fmt: skip
+
+
+def loop_step(model, benchmark: bool, device: str, data=official_input):
+    """The body of ``train.py``'s loop: ``model.set_input(data(batch))``,
+    ``model.optimize_parameters()``, with the official cudnn setting."""
+
+    def step(batch: dict) -> None:
+        with official_cudnn(benchmark):
+            model.set_input(data(batch))
+            model.optimize_parameters()
+            synchronize(device)
+
+    return step

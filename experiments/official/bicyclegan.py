@@ -50,9 +50,7 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         "--dataroot", "unused", "--model", "bicycle_gan", "--use_dropout", "--nz", "8",
         "--netG", f"unet_{size}", "--netD", f"basic_{size}_multi", "--netD2", f"basic_{size}_multi",
         "--netE", f"resnet_{size}", "--direction", "AtoB",
-        "--gpu_ids", J.gpu_ids_arg(device), "--batch_size", str(2 if doubled else n),
-        "--input_nc", str(batch["A"].shape[1]), "--output_nc", str(batch["B"].shape[1]),
-        "--load_size", str(size), "--crop_size", str(size),
+        *J.shape_args(batch, size, device, batch_size=2 if doubled else n),
     ]  # fmt: skip
     opt = J.train_options(argv)
     BiCycleGANModel = J.import_model("bicycle_gan_model", "BiCycleGANModel")

@@ -37,12 +37,9 @@ def build_cut(checkout: Path, batch: dict, *, size: int, device: str, mode: str)
     from experiments.official import _junyanz as J
 
     J.import_checkout(checkout)
-    n = batch["A"].shape[0]
     argv = [
         "--dataroot", "unused", "--model", "cut", "--CUT_mode", mode,
-        "--gpu_ids", J.gpu_ids_arg(device), "--batch_size", str(n),
-        "--input_nc", str(batch["A"].shape[1]), "--output_nc", str(batch["B"].shape[1]),
-        "--load_size", str(size), "--crop_size", str(size),
+        *J.shape_args(batch, size, device),
     ]  # fmt: skip
     opt = J.train_options(argv)
     CUTModel = J.import_model("cut_model", "CUTModel")
@@ -55,12 +52,8 @@ def build_cut(checkout: Path, batch: dict, *, size: int, device: str, mode: str)
             model.parallelize()
     benchmark = built["cudnn_benchmark"]
 
-    def step(batch: dict) -> None:
-        # train.py:45-46 (loop body): model.set_input(data); model.optimize_parameters()
-        with J.official_cudnn(benchmark):
-            model.set_input(J.official_input(batch))
-            model.optimize_parameters()
-            J.synchronize(device)
+    # train.py:45-46 (loop body): model.set_input(data); model.optimize_parameters()
+    step = J.loop_step(model, benchmark, device)
 
     networks = {name: J.unwrap(getattr(model, "net" + name)) for name in ("G", "D", "F")}
     notes = (

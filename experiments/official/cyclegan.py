@@ -33,12 +33,9 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
     from experiments.official import _junyanz as J
 
     J.import_checkout(checkout)
-    n = batch["A"].shape[0]
     argv = [
         "--dataroot", "unused", "--model", "cycle_gan", "--pool_size", "50", "--no_dropout",
-        "--gpu_ids", J.gpu_ids_arg(device), "--batch_size", str(n),
-        "--input_nc", str(batch["A"].shape[1]), "--output_nc", str(batch["B"].shape[1]),
-        "--load_size", str(size), "--crop_size", str(size),
+        *J.shape_args(batch, size, device),
     ]  # fmt: skip
     opt = J.train_options(argv)
     CycleGANModel = J.import_model("cycle_gan_model", "CycleGANModel")
@@ -46,12 +43,8 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         model = CycleGANModel(opt)
     benchmark = built["cudnn_benchmark"]
 
-    def step(batch: dict) -> None:
-        # train.py (loop body): model.set_input(data); model.optimize_parameters()
-        with J.official_cudnn(benchmark):
-            model.set_input(J.official_input(batch))
-            model.optimize_parameters()
-            J.synchronize(device)
+    # train.py (loop body): model.set_input(data); model.optimize_parameters()
+    step = J.loop_step(model, benchmark, device)
 
     networks = {name: J.unwrap(getattr(model, "net" + name)) for name in ("G_A", "G_B", "D_A", "D_B")}
     notes = (

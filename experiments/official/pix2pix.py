@@ -36,12 +36,9 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
             f"the official pix2pix has U-Nets for 128 and 256 px only (unet_128/unet_256), not {size}"
         )
     J.import_checkout(checkout)
-    n = batch["A"].shape[0]
     argv = [
         "--dataroot", "unused", "--model", "pix2pix", "--netG", UNETS[size], "--direction", "AtoB",
-        "--gpu_ids", J.gpu_ids_arg(device), "--batch_size", str(n),
-        "--input_nc", str(batch["A"].shape[1]), "--output_nc", str(batch["B"].shape[1]),
-        "--load_size", str(size), "--crop_size", str(size),
+        *J.shape_args(batch, size, device),
     ]  # fmt: skip
     opt = J.train_options(argv)
     Pix2PixModel = J.import_model("pix2pix_model", "Pix2PixModel")
@@ -49,12 +46,8 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         model = Pix2PixModel(opt)
     benchmark = built["cudnn_benchmark"]
 
-    def step(batch: dict) -> None:
-        # train.py (loop body): model.set_input(data); model.optimize_parameters()
-        with J.official_cudnn(benchmark):
-            model.set_input(J.official_input(batch))
-            model.optimize_parameters()
-            J.synchronize(device)
+    # train.py (loop body): model.set_input(data); model.optimize_parameters()
+    step = J.loop_step(model, benchmark, device)
 
     networks = {name: J.unwrap(getattr(model, "net" + name)) for name in ("G", "D")}
     notes = (
