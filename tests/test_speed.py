@@ -119,13 +119,14 @@ def test_foreach_adam_changes_nothing_but_speed(plain_runs, tmp_path):
     )
 
 
-@pytest.mark.parametrize("method", ["cyclegan", "munit", "ugatit", "stargan_v2"])
+@pytest.mark.parametrize("method", ["cyclegan", "munit", "ugatit", "stargan_v2", "drit"])
 def test_compiled_run_same_losses_and_plain_checkpoint(method, plain_runs, tmp_path):
     """Compiled after the first iteration (``aot_eager``: dynamo and AOT autograd, no generated
     code, so that the test takes seconds): iterations 2 and 3 run compiled. MUNIT calls its
     networks through ``encode``/``decode``: the encoders and decoders are what gets compiled;
     U-GAT-IT's discriminators have spectral norm (left eager), StarGAN v2's R1 penalty
-    differentiates a compiled D with create_graph=True."""
+    differentiates a compiled D with create_graph=True, DRIT backpropagates twice through one
+    graph (retain_graph=True)."""
     torch._dynamo.reset()
     compiled = _run(method, tmp_path, ["trainer.compile=true", "trainer.compile_backend=aot_eager"])
     _assert_same_run(plain_runs(method), compiled, rtol=1e-4)

@@ -169,6 +169,10 @@ class SpeedSwitches(L.Callback):
         for h in self._hooks:
             h.remove()
         self._hooks = []
+        # AOT autograd reuses ("donates") a compiled backward's buffers, which a backward with
+        # retain_graph=True forbids: DRIT's encoder/generator update backpropagates through
+        # one graph twice, as the official update_EG does
+        torch._functorch.config.donated_buffer = False
         keep_eager = set(getattr(module, "eager_modules", ()))
         for name, m in self._roots.items():
             if name.split(".")[0] in keep_eager or _has_spectral_norm(m):
