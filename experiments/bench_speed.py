@@ -218,7 +218,9 @@ def report(args, results: list[dict]) -> list[str]:
     lines = [
         "# One training iteration: imtrans against the official code, same process, same batch",
         "",
-        f"`OMP_NUM_THREADS={args.threads} python experiments/bench_speed.py {' '.join(sys.argv[1:])}`",
+        "`OMP_NUM_THREADS={} python experiments/bench_speed.py {}`".format(
+            args.threads, " ".join(a for a in sys.argv[1:] if a != "--report-only")
+        ),
         "",
         f"{environment(args.threads, args.device)}. Batch {args.batch}; sizes per method below (the paper "
         "configuration at 128 px on the CPU, DRIT and DRIT++ at 216 px). Each cell: the median seconds of one "
@@ -252,7 +254,7 @@ def report(args, results: list[dict]) -> list[str]:
     profiled = [
         (m, v, by[(m, v)]["profile"])
         for m in methods
-        for v in ("fp32", "bf16")
+        for v in ("fp32", "fp32_best", "bf16", "best")
         if by.get((m, v), {}).get("profile")
     ]
     if profiled:

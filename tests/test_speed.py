@@ -1,6 +1,8 @@
 """The speed switches (``trainer.compile``, ``trainer.channels_last``, ``trainer.optimizer_impl``)
-change nothing but speed: every method's losses over a few iterations and its checkpoint equal
-the plain run's within float tolerance, and a compiled run's checkpoint has the plain keys."""
+change nothing but speed: every method's losses over a few iterations equal the plain run's
+within float tolerance, its checkpoint has the plain run's keys, shapes and dtypes (a compiled
+run's loads into an uncompiled module), and under channels_last one iteration's gradients equal
+the plain ones."""
 
 from __future__ import annotations
 
@@ -24,11 +26,14 @@ class Losses(L.Callback):
 
     def __init__(self):
         self.per_iter: list[dict[str, float]] = []
+        self.optimizer_flags: dict | None = None
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.per_iter.append(
             {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         )
+        group = trainer.optimizers[0].param_groups[0]
+        self.optimizer_flags = {k: group.get(k) for k in ("fused", "foreach")}
 
 
 def _run(method: str, tmp_path, extra: list[str]):
@@ -38,6 +43,7 @@ def _run(method: str, tmp_path, extra: list[str]):
     cfg = compose_config(overrides, tmp_path / "out")
     losses = Losses()
     train(cfg, extra_callbacks=[losses])
+    _run.optimizer_flags = losses.optimizer_flags  # what the last run's optimizers used
     state = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     return losses.per_iter, state
 
@@ -91,6 +97,8 @@ def _gradients(method: str, tmp_path, channels_last: bool) -> dict[str, torch.Te
     if channels_last:
         SpeedSwitches(channels_last=True).setup(None, module, "fit")
         _to_channels_last(batch)
+        convs = [p for p in module.parameters() if p.dim() == 4 and p.shape[2] * p.shape[3] > 1]
+        assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
     torch.manual_seed(1)
     with mock.patch.object(torch.optim.Adam, "step"):
         train_one_step(module, batch)
@@ -110,7 +118,9 @@ def test_channels_last_same_gradients(method, tmp_path):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_fused_adam_changes_nothing_but_speed(method, plain_runs, tmp_path):
-    _assert_same_run(plain_runs(method), _run(method, tmp_path, ["trainer.optimizer_impl=fused"]), rtol=1e-4)
+    fused = _run(method, tmp_path, ["trainer.optimizer_impl=fused"])
+    assert _run.optimizer_flags == {"fused": True, "foreach": False}
+    _assert_same_run(plain_runs(method), fused, rtol=1e-4)
 
 
 def test_foreach_adam_changes_nothing_but_speed(plain_runs, tmp_path):
