@@ -176,3 +176,14 @@ def test_trainer_keys_are_taken_out_of_lightnings_arguments():
 def test_unknown_optimizer_impl_is_a_config_error():
     with pytest.raises(ConfigError, match="trainer.optimizer_impl='fast'"):
         SpeedSwitches(optimizer_impl="fast")
+
+
+def test_compile_finds_networks_first_called_in_later_iterations(tmp_path):
+    """DRIT's first iterations update the content discriminator alone (d_iter 3): the networks
+    of its full update are compiled after the iteration that first calls them."""
+    overrides = method_overrides("drit", tmp_path, 3, ["metrics=none", "callbacks.sample_grid=null"])
+    switches = SpeedSwitches(compile=True, compile_backend="aot_eager")
+    torch._dynamo.reset()
+    train(compose_config(overrides, tmp_path / "out"), extra_callbacks=[switches])
+    assert switches.compiled[:4] == ["enc_c.conv_a", "enc_c.conv_share", "enc_c.conv_b", "disContent"]
+    assert {"gen.dec_share", "enc_a.branch_a", "disA", "disB2"} <= set(switches.compiled)

@@ -8,12 +8,11 @@ checkpoints have the same keys, shapes and dtypes as without them.
 * **compile** (``torch.compile`` through ``nn.Module.compile``, in place): the module objects
   and their parameter names stay as they are, so no ``_orig_mod.`` prefix reaches any state
   dict or checkpoint, and a compiled run's checkpoint loads into an uncompiled module. What is
-  compiled is found, not listed per method: during the run's first training iteration every
-  ``__call__`` of a submodule with parameters that no other submodule's forward encloses is
-  recorded (the generators, encoders, decoders, discriminators and loss networks such as VGG,
+  compiled is found, not listed per method: during training every ``__call__`` of a
+  submodule with parameters that no other submodule's forward encloses is recorded (the generators, encoders, decoders, discriminators and loss networks such as VGG,
   whichever way a method calls them: MUNIT's ``gen.encode`` calls the content and style
-  encoders, DRIT's ``enc_c.forward_a`` its branch convs); those modules are compiled at the
-  end of that iteration, so the first iteration runs eagerly. The generator EMA copies and the
+  encoders, DRIT's ``enc_c.forward_a`` its branch convs); each is compiled at the end of the
+  iteration that first called it, which runs it eagerly. The generator EMA copies and the
   discriminator augmentation are left eager (the copies are used at evaluation only; ADA's
   random ops would break the graph), and so are the networks a method names in
   ``eager_modules`` (those it differentiates twice: AOT autograd has no double backward) and
@@ -97,7 +96,8 @@ class SpeedSwitches(L.Callback):
             self.compile_kwargs["options"] = dict(compile_options)
         self.channels_last = bool(channels_last)
         self.optimizer_impl = optimizer_impl
-        self._hooks: list = []
+        self._hooks: dict[str, list] = {}  # module name -> its two hook handles
+        self._hooked = False
         self._roots: dict[str, nn.Module] = {}
         #: names of the modules compiled (after the first iteration), and of those left eager
         #: (the method's ``eager_modules``; spectral norm, see ``_has_spectral_norm``)
@@ -117,7 +117,7 @@ class SpeedSwitches(L.Callback):
         if self.channels_last:
             # in place: Lightning hands this very object to training_step
             _to_channels_last(batch)
-        if self.compile and not self.compiled and not self._hooks:
+        if self.compile and not self._hooked:
             self._record_roots(module)
 
     # ------------------------------------------------------------------ optimizer
@@ -160,15 +160,22 @@ class SpeedSwitches(L.Callback):
         for name, m in module.named_modules():
             if m is module or id(m) in skip:
                 continue
-            self._hooks.append(m.register_forward_pre_hook(pre(name, m)))
-            self._hooks.append(m.register_forward_hook(post, always_call=True))
+            self._hooks[name] = [
+                m.register_forward_pre_hook(pre(name, m)),
+                m.register_forward_hook(post, always_call=True),
+            ]
+        self._hooked = True
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if not self._hooks:
+        """Compile the networks first called in this iteration. The hooks stay on the modules
+        not handled yet: a method may call some networks only in later iterations (DRIT's
+        first iterations update the content discriminator alone)."""
+        if not self._roots:
             return
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
+        for name in self._roots:  # each root's subtree is handled: its hooks go
+            for sub in [n for n in self._hooks if n == name or n.startswith(name + ".")]:
+                for h in self._hooks.pop(sub):
+                    h.remove()
         # AOT autograd reuses ("donates") a compiled backward's buffers, which a backward with
         # retain_graph=True forbids: DRIT's encoder/generator update backpropagates through
         # one graph twice, as the official update_EG does
