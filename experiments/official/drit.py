@@ -62,6 +62,24 @@ def pair(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, x]) if x.shape[0] == 1 else x
 
 
+def placed(model, device: str):
+    """A DRIT-style model (DRIT's ``DRIT``, MDMM's ``MD_multi``) on ``device``, initialised as
+    train.py does (``setgpu`` on CUDA), with its optimizer steps made PyTorch-0.4-like
+    (``era_optimizer_steps``)."""
+    from experiments.official._nvlabs import cuda_calls_on_cpu
+
+    dev = torch.device(device)
+    with cuda_calls_on_cpu(device):
+        if dev.type == "cuda":
+            model.setgpu(dev.index if dev.index is not None else torch.cuda.current_device())
+        else:
+            model.to(dev)
+            model.gpu = None  # .cuda(None) calls are no-ops under the shim
+        model.initialize()
+    era_optimizer_steps(model.enc_c_opt, model.enc_a_opt, model.gen_opt)
+    return model
+
+
 def build(checkout: Path, batch: dict, *, size: int, device: str, kind: str = "full") -> OfficialStep:
     official_import(checkout, "src")
     from model import DRIT  # src/model.py
@@ -73,16 +91,10 @@ def build(checkout: Path, batch: dict, *, size: int, device: str, kind: str = "f
         raise ValueError(f"kind: full or content, not {kind!r}")
     opts = TrainOptions().parser.parse_args(["--dataroot", "unused", "--crop_size", str(size)])
     opts.batch_size = pair(batch["A"]).shape[0]  # train.py skips batches of another size
-    dev = torch.device(device)
-    with cuda_calls_on_cpu(device):
+    with cuda_calls_on_cpu(device):  # the constructor calls .cuda() too
         model = DRIT(opts)
-        if dev.type == "cuda":
-            model.setgpu(dev.index if dev.index is not None else torch.cuda.current_device())
-        else:
-            model.to(dev)
-            model.gpu = None  # .cuda(None) calls are no-ops under the shim
-        model.initialize()
-    era_optimizer_steps(model.enc_c_opt, model.enc_a_opt, model.gen_opt)
+    model = placed(model, device)
+    dev = torch.device(device)
     sync = dev.type == "cuda"
 
     def step(batch: dict) -> None:

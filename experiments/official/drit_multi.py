@@ -52,21 +52,15 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
     from options import TrainOptions  # options.py
 
     from experiments.official._nvlabs import cuda_calls_on_cpu
-    from experiments.official.drit import era_optimizer_steps
+    from experiments.official.drit import placed
 
     opts = TrainOptions().parser.parse_args(["--dataroot", "unused", "--crop_size", str(size)])
     images, _ = official_input(batch, opts.num_domains)
     opts.batch_size = images.shape[0]  # train.py skips batches of another size
-    dev = torch.device(device)
-    with cuda_calls_on_cpu(device):
+    with cuda_calls_on_cpu(device):  # the constructor calls .cuda() too
         model = MD_multi(opts)
-        if dev.type == "cuda":
-            model.setgpu(dev.index if dev.index is not None else torch.cuda.current_device())
-        else:
-            model.to(dev)
-            model.gpu = None  # .cuda(None) calls are no-ops under the shim
-        model.initialize()
-    era_optimizer_steps(model.enc_c_opt, model.enc_a_opt, model.gen_opt)
+    model = placed(model, device)
+    dev = torch.device(device)
     sync = dev.type == "cuda"
 
     def step(batch: dict) -> None:
