@@ -165,3 +165,13 @@ def loop_step(model, benchmark: bool, device: str, data=official_input):
             synchronize(device)
 
     return step
+
+
+def build_model(module: str, cls: str, argv: list[str]):
+    """``(model, opt, cudnn_benchmark)``: ``models.<module>.<cls>`` built from the official
+    options of ``train.py <argv>``, with the cudnn setting its constructor chose."""
+    opt = train_options(argv)
+    Model = import_model(module, cls)
+    with building() as built:
+        model = Model(opt)
+    return model, opt, built["cudnn_benchmark"]

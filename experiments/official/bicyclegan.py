@@ -52,11 +52,7 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         "--netE", f"resnet_{size}", "--direction", "AtoB",
         *J.shape_args(batch, size, device, batch_size=2 if doubled else n),
     ]  # fmt: skip
-    opt = J.train_options(argv)
-    BiCycleGANModel = J.import_model("bicycle_gan_model", "BiCycleGANModel")
-    with J.building() as built:
-        model = BiCycleGANModel(opt)
-    benchmark = built["cudnn_benchmark"]
+    model, opt, benchmark = J.build_model("bicycle_gan_model", "BiCycleGANModel", argv)
 
     def step(batch: dict) -> None:
         data = J.official_input(batch)

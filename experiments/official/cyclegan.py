@@ -37,11 +37,7 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         "--dataroot", "unused", "--model", "cycle_gan", "--pool_size", "50", "--no_dropout",
         *J.shape_args(batch, size, device),
     ]  # fmt: skip
-    opt = J.train_options(argv)
-    CycleGANModel = J.import_model("cycle_gan_model", "CycleGANModel")
-    with J.building() as built:
-        model = CycleGANModel(opt)
-    benchmark = built["cudnn_benchmark"]
+    model, opt, benchmark = J.build_model("cycle_gan_model", "CycleGANModel", argv)
 
     # train.py (loop body): model.set_input(data); model.optimize_parameters()
     step = J.loop_step(model, benchmark, device)

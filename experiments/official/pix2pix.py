@@ -40,11 +40,7 @@ def build(checkout: Path, batch: dict, *, size: int, device: str) -> OfficialSte
         "--dataroot", "unused", "--model", "pix2pix", "--netG", UNETS[size], "--direction", "AtoB",
         *J.shape_args(batch, size, device),
     ]  # fmt: skip
-    opt = J.train_options(argv)
-    Pix2PixModel = J.import_model("pix2pix_model", "Pix2PixModel")
-    with J.building() as built:
-        model = Pix2PixModel(opt)
-    benchmark = built["cudnn_benchmark"]
+    model, opt, benchmark = J.build_model("pix2pix_model", "Pix2PixModel", argv)
 
     # train.py (loop body): model.set_input(data); model.optimize_parameters()
     step = J.loop_step(model, benchmark, device)
