@@ -45,6 +45,31 @@ class InstanceNorm2d(nn.InstanceNorm2d):
         return instance_norm_input_grad_fix(super().forward(x))
 
 
+class _PadInInputDtype:
+    """Mixin for the padding modules: pad in the input's dtype under autocast too.
+
+    Why: CPU autocast runs ``reflection_pad2d`` and ``replication_pad2d`` in float32, so under
+    ``bf16-mixed`` every pad before a conv cast its bf16 input up and the conv cast the padded
+    result back down, forward and backward: in CycleGAN, MUNIT, DRIT and U-GAT-IT that is one
+    activation-sized round trip per conv. Padding copies values, so the padded tensor is the
+    same as float32 padding followed by the conv's cast (CUDA autocast pads in the input's
+    dtype already). Same arguments and (no) parameters as the torch module.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x)
+
+
+class ReflectionPad2d(_PadInInputDtype, nn.ReflectionPad2d):
+    """``nn.ReflectionPad2d`` that pads in the input's dtype under autocast (``_PadInInputDtype``);
+    every reflection pad of imtrans's networks is this one."""
+
+
+class ReplicationPad2d(_PadInInputDtype, nn.ReplicationPad2d):
+    """``nn.ReplicationPad2d`` that pads in the input's dtype under autocast (``_PadInInputDtype``)."""
+
+
 def norm_layer(word: str, channels: int) -> nn.Module:
     """Normalisation layer for a config word.
 
@@ -93,9 +118,9 @@ def padding_layer(word: str, amount: int) -> tuple[list[nn.Module], int]:
     if amount == 0:
         return [], 0
     if word == "reflect":
-        return [nn.ReflectionPad2d(amount)], 0
+        return [ReflectionPad2d(amount)], 0
     if word == "replicate":
-        return [nn.ReplicationPad2d(amount)], 0
+        return [ReplicationPad2d(amount)], 0
     if word == "zero":
         return [], amount
     raise ValueError(f"unknown padding {word!r}; choose reflect, replicate or zero")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imtrans.nets.blocks import ResBlock, norm_layer, uses_bias
+from imtrans.nets.blocks import ReflectionPad2d, ResBlock, norm_layer, uses_bias
 
 
 def binomial_filter(size: int) -> torch.Tensor:
@@ -39,7 +39,7 @@ class BlurDownsample(nn.Module):
         super().__init__()
         self.register_buffer("filt", binomial_filter(filt_size)[None, None].repeat(channels, 1, 1, 1))
         lo, hi = (filt_size - 1) // 2, filt_size // 2
-        self.pad = nn.ReflectionPad2d((lo, hi, lo, hi))
+        self.pad = ReflectionPad2d((lo, hi, lo, hi))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
@@ -99,7 +99,7 @@ class CutResnetGenerator(nn.Module):
         super().__init__()
         bias = uses_bias(norm)
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(input_nc, ngf, 7, bias=bias),
             norm_layer(norm, ngf),
             nn.ReLU(True),
@@ -120,7 +120,7 @@ class CutResnetGenerator(nn.Module):
                 layers.append(nn.ConvTranspose2d(ch, ch // 2, 3, 2, 1, output_padding=1, bias=bias))
             layers += [norm_layer(norm, ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, output_nc, 7), nn.Tanh()]
+        layers += [ReflectionPad2d(3), nn.Conv2d(ch, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.input_nc = input_nc
 

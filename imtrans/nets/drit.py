@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imtrans.nets.blocks import InstanceNorm2d
+from imtrans.nets.blocks import InstanceNorm2d, ReflectionPad2d
 
 
 def drit_init(net: nn.Module, std: float = 0.02) -> nn.Module:
@@ -52,15 +52,13 @@ def drit_init(net: nn.Module, std: float = 0.02) -> nn.Module:
 # ---------------------------------------------------------------------------- blocks
 def leaky_conv(n_in: int, n_out: int, k: int, s: int, p: int = 0) -> nn.Sequential:
     """``LeakyReLUConv2d``: reflection pad, conv, LeakyReLU(0.01); never a norm."""
-    return nn.Sequential(
-        nn.ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), nn.LeakyReLU(0.01, inplace=True)
-    )
+    return nn.Sequential(ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), nn.LeakyReLU(0.01, inplace=True))
 
 
 def relu_ins_conv(n_in: int, n_out: int, k: int, s: int, p: int = 0) -> nn.Sequential:
     """``ReLUINSConv2d``: reflection pad, conv, InstanceNorm (no affine), ReLU."""
     return nn.Sequential(
-        nn.ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), InstanceNorm2d(n_out), nn.ReLU(inplace=True)
+        ReflectionPad2d(p), nn.Conv2d(n_in, n_out, k, s), InstanceNorm2d(n_out), nn.ReLU(inplace=True)
     )
 
 
@@ -70,11 +68,11 @@ class INSResBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.model = nn.Sequential(
-            nn.ReflectionPad2d(1),
+            ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3),
             InstanceNorm2d(dim),
             nn.ReLU(inplace=True),
-            nn.ReflectionPad2d(1),
+            ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3),
             InstanceNorm2d(dim),
         )
@@ -170,10 +168,10 @@ class _BasicBlock(nn.Module):
         super().__init__()
         self.conv = nn.Sequential(
             nn.LeakyReLU(0.2),
-            nn.ReflectionPad2d(1),
+            ReflectionPad2d(1),
             nn.Conv2d(n_in, n_in, 3),
             nn.LeakyReLU(0.2),
-            nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 3), nn.AvgPool2d(2, 2)),
+            nn.Sequential(ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 3), nn.AvgPool2d(2, 2)),
         )
         self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(n_in, n_out, 1))
 
@@ -187,7 +185,7 @@ class AttrBranchConcat(nn.Module):
 
     def __init__(self, input_dim: int, nz: int = 8, dim: int = 64):
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(input_dim, dim, 4, 2)]
+        layers: list[nn.Module] = [ReflectionPad2d(1), nn.Conv2d(input_dim, dim, 4, 2)]
         for n in range(1, 4):
             layers.append(_BasicBlock(dim * min(4, n), dim * min(4, n + 1)))
         layers += [nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1)]
@@ -207,12 +205,12 @@ class AttrBranch(nn.Module):
     def __init__(self, input_dim: int, nz: int = 8, dim: int = 64):
         super().__init__()
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(input_dim, dim, 7, 1),
             nn.ReLU(inplace=True),
         ]
         for n_in, n_out in ((dim, dim * 2), (dim * 2, dim * 4), (dim * 4, dim * 4), (dim * 4, dim * 4)):
-            layers += [nn.ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 4, 2), nn.ReLU(inplace=True)]
+            layers += [ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 4, 2), nn.ReLU(inplace=True)]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim * 4, nz, 1, 1, 0)]
         self.model = nn.Sequential(*layers)
 
@@ -326,7 +324,7 @@ class MisINSResBlock(nn.Module):
 
         def conv3():
             return nn.Sequential(
-                nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)), InstanceNorm2d(dim)
+                nn.Sequential(ReflectionPad2d(1), nn.Conv2d(dim, dim, 3)), InstanceNorm2d(dim)
             )
 
         def mix():
