@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from imtrans.load import load_model
 from imtrans.methods.base import TranslationModule
-from imtrans.precision import PerUpdateScalerPrecision
+from imtrans.precision import CachedCastPrecision, PerUpdateScalerPrecision
 from imtrans.run import train
 from tests.helpers import FP16_CPU, METHODS, compose_config, method_overrides
 from tests.methods import test_pix2pixhd
@@ -160,3 +160,37 @@ def test_fp16_step_outside_an_update_is_an_error():
 
     with pytest.raises(RuntimeError, match="outside an update"):
         _fit(Bare(), PerUpdateScalerPrecision("cpu"), iters=1)
+
+
+class TwoDUpdates(Toy):
+    """Two D updates in one iteration, as StarGAN v2 makes (latent, then reference), and a G
+    update. The second D update records D's score and the same score computed with fresh
+    casts of D's current weights (autocast's weight cache off)."""
+
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        self.optimize("D", lambda: self.weigh({"d": self.D(self.G(x).detach()).float().pow(2).mean()}))
+
+        def d_loss_again():
+            out = self.D(self.G(x).detach())
+            with torch.autocast("cpu", dtype=torch.get_autocast_dtype("cpu"), cache_enabled=False):
+                fresh = self.D(self.G(x).detach())
+            self.history[self.iteration] = {"used": out.detach().float(), "fresh": fresh.detach().float()}
+            return self.weigh({"d": out.float().pow(2).mean()})
+
+        self.optimize("D", d_loss_again)
+        self.optimize("G", lambda: self.weigh({"g": (self.D(self.G(x)).float() - 1).pow(2).mean()}))
+
+
+@pytest.mark.parametrize("plugin", [MixedPrecision("bf16-mixed", "cpu"), PerUpdateScalerPrecision("cpu")])
+def test_cast_cache_is_on_and_a_network_updated_twice_uses_its_new_weights(plugin):
+    # Lightning's autocast spans the whole training_step. imtrans turns autocast's weight-cast
+    # cache on (a weight cast once per update, not at every call) and must drop it after each
+    # optimizer step, or D's second update would get the casts of D's first-update weights.
+    toy = TwoDUpdates()
+    trainer = _fit(toy, plugin, iters=2)
+    assert isinstance(trainer.precision_plugin, CachedCastPrecision)
+    with trainer.precision_plugin.autocast_context_manager():
+        assert torch.is_autocast_cache_enabled()
+    for it, h in toy.history.items():
+        assert torch.equal(h["used"], h["fresh"]), it

@@ -30,7 +30,7 @@ from torch import nn
 
 from imtrans.errors import ConfigError
 from imtrans.losses import weighted_sum
-from imtrans.precision import PerUpdateScalerPrecision, use_per_update_scalers
+from imtrans.precision import PerUpdateScalerPrecision, use_imtrans_precision
 
 DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
 
@@ -383,8 +383,9 @@ class TranslationModule(L.LightningModule):
         return total
 
     def on_fit_start(self) -> None:
-        # Lightning's 16-mixed has one scaler for all optimizers: one per update instead.
-        use_per_update_scalers(self.trainer)
+        # Lightning's 16-mixed has one scaler for all optimizers: one per update instead; and
+        # its autocast casts every weight again at every call: once per update instead.
+        use_imtrans_precision(self.trainer)
 
     def on_train_batch_start(self, batch, batch_idx) -> int | None:
         if self.skip_batches:  # the run's length is reached already (IterationLimit)
