@@ -21,6 +21,7 @@ iteration and the ratio to the official fp32 step's median (lower is faster).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -37,6 +38,7 @@ import torch
 
 from experiments.benchlib import environment, write_report
 from experiments.official import BY_NAME, ENTRIES, bench_overrides, build, first_batch
+from imtrans.callbacks.speed import SpeedSwitches
 
 REPO = Path(__file__).resolve().parents[1]
 #: imtrans variants: Hydra overrides (the trainer's speed switches and precision)
@@ -161,22 +163,84 @@ def measure_one(args) -> None:
 
 
 class Profiled(L.Callback):
-    """torch.profiler around one training iteration (the last one of the run): the self CPU
-    time of every op, grouped into convolutions forward / backward, normalisations, and the
-    rest, and the top ops."""
+    """torch.profiler around one training iteration (the last one of the run).
+
+    Two views of it: the self CPU time of every op, grouped into convolutions forward /
+    backward, normalisations and the rest (with the top ops); and the time by network and
+    by forward / backward. For the second, each outermost parameterised module that the
+    iteration calls (found as ``trainer.compile`` finds them) runs inside a
+    ``record_function`` range named after its top-level network (``gen_a`` for
+    ``gen_a.enc_style``). A forward op inside such a range carries the autograd sequence
+    number that its backward node has too, so every ``evaluate_function`` of the backward
+    pass is charged to the network whose forward created it (a frozen network's backward,
+    the input gradients through D in G's update, counts as that network's). Gradient
+    accumulation goes with the node before it; backward nodes of ops outside the networks
+    (losses) and the optimizer steps are shown apart.
+    """
 
     def __init__(self, at: int):
         self.at, self.summary = at, None
+        self._hooks: list = []
+        self._unwrap: list = []
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         if module.iteration + 1 == self.at:
+            self._hook_networks(trainer, module)
             self._prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
             self._prof.__enter__()
+            self._t0 = time.perf_counter()
+
+    def _hook_networks(self, trainer, module) -> None:
+        containers = (torch.nn.ModuleDict, torch.nn.ModuleList, torch.nn.Sequential)
+        skip = {id(m) for name in ("ema", "augment") for m in _modules(getattr(module, name, None))}
+        open_range: list = []  # [(module, record_function)] of the outermost call in progress
+
+        def network(name: str) -> str:
+            parts = name.split(".")
+            top = getattr(module, parts[0])
+            return ".".join(parts[:2]) if isinstance(top, containers) and len(parts) > 1 else parts[0]
+
+        switches = next((c for c in trainer.callbacks if isinstance(c, SpeedSwitches) and c.compile), None)
+        if switches is not None:
+            # compiled networks: a hook added now would change what their compiled code
+            # guards on (and recompile it inside the profile), so their call is wrapped instead
+            for name in switches.compiled:
+                m = module.get_submodule(name)
+                m._compiled_call_impl = _in_range(f"net::{network(name)}", m._compiled_call_impl)
+                self._unwrap.append(m)
+            named = [(name, module.get_submodule(name)) for name in switches.eager]
+        else:
+            named = list(module.named_modules())
+
+        def pre(name, m):
+            def hook(_m, _args):
+                if not open_range and next(m.parameters(), None) is not None:
+                    rf = torch.profiler.record_function(f"net::{network(name)}")
+                    rf.__enter__()
+                    open_range.append((m, rf))
+
+            return hook
+
+        def post(m, _args, _out):
+            if open_range and open_range[0][0] is m:
+                open_range.pop()[1].__exit__(None, None, None)
+
+        for name, m in named:
+            if m is not module and id(m) not in skip:
+                self._hooks += [
+                    m.register_forward_pre_hook(pre(name, m)),
+                    m.register_forward_hook(post, always_call=True),
+                ]
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if module.iteration != self.at:
             return
+        wall = time.perf_counter() - self._t0
         self._prof.__exit__(None, None, None)
+        for h in self._hooks:
+            h.remove()
+        for m in self._unwrap:
+            m._compiled_call_impl = m._compiled_call_impl.__wrapped__
         ops = {e.key: e.self_cpu_time_total / 1e6 for e in self._prof.key_averages()}
         total = sum(ops.values())
 
@@ -194,7 +258,59 @@ class Profiled(L.Callback):
         for name, t in ops.items():
             groups[group(name)] = groups.get(group(name), 0.0) + t
         top = sorted(ops.items(), key=lambda kv: -kv[1])[:8]
-        self.summary = {"total_s": total, "groups": groups, "top": top}
+        self.summary = {
+            "total_s": total,
+            "groups": groups,
+            "top": top,
+            **by_network(self._prof.events(), wall),
+        }
+
+
+def by_network(events, wall: float) -> dict:
+    """Seconds of forward and backward per network (see ``Profiled``), of the backward of the
+    ops outside them, of the optimizer steps, and the iteration's wall time."""
+
+    def range_of(e) -> str | None:
+        while e is not None:
+            if e.name.startswith("net::"):
+                return e.name[5:]
+            e = e.cpu_parent
+        return None
+
+    forward: dict[str, float] = {}
+    owner: dict[int, str] = {}  # autograd sequence number -> network
+    optimizer = 0.0
+    for e in events:
+        if e.name.startswith("net::") and range_of(e.cpu_parent) is None:
+            forward[e.name[5:]] = forward.get(e.name[5:], 0.0) + e.cpu_time_total / 1e6
+        elif e.sequence_nr >= 0 and (net := range_of(e)) is not None:
+            owner[e.sequence_nr] = net
+        elif e.name.startswith("Optimizer.step#") and e.cpu_parent is None:
+            optimizer += e.cpu_time_total / 1e6
+    backward: dict[str, float] = {}
+    last = "outside the networks"
+    nodes = sorted(
+        (e for e in events if e.name.startswith("autograd::engine::evaluate_function")),
+        key=lambda e: e.time_range.start,
+    )
+    for e in nodes:
+        if "AccumulateGrad" not in e.name:
+            last = owner.get(e.sequence_nr, "outside the networks")
+        backward[last] = backward.get(last, 0.0) + e.cpu_time_total / 1e6
+    return {"wall_s": wall, "forward_s": forward, "backward_s": backward, "optimizer_s": optimizer}
+
+
+def _in_range(name: str, call):
+    @functools.wraps(call)
+    def wrapped(*args, **kwargs):
+        with torch.profiler.record_function(name):
+            return call(*args, **kwargs)
+
+    return wrapped
+
+
+def _modules(m):
+    return [] if m is None else list(m.modules())
 
 
 def official_checkout(entry, given: list[str]) -> Path | None:
@@ -271,6 +387,29 @@ def report(args, results: list[dict]) -> list[str]:
             shares = [f"{100 * prof['groups'].get(g, 0.0) / prof['total_s']:.0f} %" for g in groups]
             top = ", ".join(f"`{name}` {t:.2f}" for name, t in prof["top"][:4])
             lines.append(f"| {m} | {v} | {prof['total_s']:.2f} | " + " | ".join(shares) + f" | {top} |")
+    by_net = [(m, v, prof) for m, v, prof in profiled if "forward_s" in prof]
+    if by_net:
+        lines += [
+            "",
+            "The same iterations by network: seconds of forward and backward (`fwd/bwd`) of each top-level "
+            "network, the backward of the ops outside the networks (losses), the optimizer steps, and what is left "
+            "of the iteration's wall time under the profiler (the framework, the loss forwards, data moves). A "
+            "frozen network's backward (the input gradients through D in G's update) counts as its own.",
+            "",
+            "| method | variant | wall s | forward | backward | optimizer | rest | by network (fwd/bwd s) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for m, v, prof in by_net:
+            fwd, bwd = prof["forward_s"], dict(prof["backward_s"])
+            outside = bwd.pop("outside the networks", 0.0)
+            wall = prof["wall_s"]
+            f, b, o = sum(fwd.values()), sum(bwd.values()) + outside, prof["optimizer_s"]
+            nets = sorted(set(fwd) | set(bwd), key=lambda n: -(fwd.get(n, 0.0) + bwd.get(n, 0.0)))
+            per = ", ".join(f"{n} {fwd.get(n, 0.0):.2f}/{bwd.get(n, 0.0):.2f}" for n in nets)
+            per += f", losses -/{outside:.2f}"
+
+            shares = " | ".join(f"{t:.2f} ({100 * t / wall:.0f} %)" for t in (f, b, o, wall - f - b - o))
+            lines.append(f"| {m} | {v} | {wall:.2f} | {shares} | {per} |")
     lines += ["", "Official checkouts and what each adapter ran:", ""]
     for m in methods:
         r = next(by[(m, v)] for v in variants if (m, v) in by)
