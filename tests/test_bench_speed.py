@@ -1,0 +1,46 @@
+"""experiments/bench_speed.py's profile by network: each backward node is charged to the network
+whose forward made it (the benchmark's explanation of where an iteration's time goes rests on it)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from experiments.bench_speed import Profiled
+
+
+class _Pair(nn.Module):
+    """A G of one wide conv (the expensive network) and a D of one narrow conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.G = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 3, 3, padding=1))
+        self.D = nn.Sequential(nn.Conv2d(3, 1, 3))
+        self.iteration = 0
+
+
+def test_backward_is_charged_to_the_network_that_made_it():
+    torch.manual_seed(0)
+    pair, x = _Pair(), torch.randn(1, 3, 48, 48)
+    opt = torch.optim.Adam(pair.G.parameters())
+    profiled = Profiled(at=1)
+    profiled.on_train_batch_start(SimpleNamespace(callbacks=[]), pair, None, 0)
+    pair.D.requires_grad_(False)  # G's update: D frozen, its input gradients still computed
+    loss = pair.D(pair.G(x)).square().mean()
+    loss.backward()
+    opt.step()
+    pair.iteration = 1
+    profiled.on_train_batch_end(None, pair, None, None, 0)
+
+    summary = profiled.summary
+    assert set(summary["forward_s"]) == {"G", "D"}
+    backward = summary["backward_s"]
+    # G's two convolutions dominate the backward; D's (input gradients only) is there but small
+    assert backward["G"] > 3 * backward["D"] > 0
+    assert set(backward) <= {"G", "D", "outside the networks"}  # the loss's square and mean
+    assert summary["optimizer_s"] > 0
+    assert 0 < sum(summary["forward_s"].values()) + sum(backward.values()) < summary["wall_s"]
+    # the hooks are gone after the profiled iteration
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in pair.modules())
