@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 if __package__ in (None, ""):  # run as a file: python experiments/bench_speed.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -160,6 +161,35 @@ def measure_one(args) -> None:
             f"{entry.name} {variant}: ours {median(clock.ours):.3f} s, official {median(clock.theirs):.3f} s",
             flush=True,
         )
+    out = work / f"official_profile_{size}_{args.batch}.json"
+    if official is not None and not out.exists():
+        out.write_text(
+            json.dumps(
+                {"method": entry.name, "size": size, "batch": args.batch, **profile_official(official, batch)}
+            )
+        )
+
+
+def profile_official(official, batch: dict) -> dict:
+    """The official step's time by network, as ``Profiled`` measures imtrans's iteration: three
+    steps to warm its caches (the first steps of a fresh process are slow: oneDNN primitives,
+    first-touch memory), then one profiled step, on ``batch``. Official networks outside
+    ``OfficialStep.networks`` (pix2pixHD's VGG loss) count as outside the networks."""
+    holder = torch.nn.Module()
+    for name, net in official.networks.items():
+        holder.add_module(name, net)
+    warmup = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        official.step(batch)
+        warmup.append(time.perf_counter() - t0)
+    profiled = Profiled(at=1)
+    holder.iteration = 0
+    profiled.on_train_batch_start(SimpleNamespace(callbacks=[]), holder, batch, 0)
+    official.step(batch)
+    holder.iteration = 1
+    profiled.on_train_batch_end(None, holder, None, batch, 0)
+    return {**profiled.summary, "warmup_s": warmup}
 
 
 class Profiled(L.Callback):
@@ -327,7 +357,7 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def report(args, results: list[dict]) -> list[str]:
+def report(args, results: list[dict], official_profiles: dict[str, dict]) -> list[str]:
     by = {(r["method"], r["variant"]): r for r in results}
     methods = [e.name for e in ENTRIES if any(m == e.name for m, _ in by)]
     variants = [v for v in VARIANTS if any(v == vv for _, vv in by)]
@@ -388,13 +418,21 @@ def report(args, results: list[dict]) -> list[str]:
             top = ", ".join(f"`{name}` {t:.2f}" for name, t in prof["top"][:4])
             lines.append(f"| {m} | {v} | {prof['total_s']:.2f} | " + " | ".join(shares) + f" | {top} |")
     by_net = [(m, v, prof) for m, v, prof in profiled if "forward_s" in prof]
+    by_net = [
+        row
+        for m in methods
+        for row in ([(m, "official fp32", official_profiles[m])] if m in official_profiles else [])
+        + [r for r in by_net if r[0] == m]
+    ]
     if by_net:
         lines += [
             "",
             "The same iterations by network: seconds of forward and backward (`fwd/bwd`) of each top-level "
             "network, the backward of the ops outside the networks (losses), the optimizer steps, and what is left "
             "of the iteration's wall time under the profiler (the framework, the loss forwards, data moves). A "
-            "frozen network's backward (the input gradients through D in G's update) counts as its own.",
+            "frozen network's backward (the input gradients through D in G's update) counts as its own. The "
+            "`official fp32` rows profile one official step the same way, on the same batch, with the official "
+            "networks named as in the adapter.",
             "",
             "| method | variant | wall s | forward | backward | optimizer | rest | by network (fwd/bwd s) |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -447,7 +485,8 @@ def main() -> None:
             print(f"bench_speed: {m} failed (exit {done.returncode}); the report keeps what was measured")
     results = [json.loads(f.read_text()) for f in sorted(Path(args.work).glob("*/*.json"))]
     results = [r for r in results if r["batch"] == args.batch and r["method"] in args.methods.split(",")]
-    write_report(Path(args.out), report(args, results))
+    official = {r["method"]: r for r in results if "variant" not in r}  # official_profile_*.json
+    write_report(Path(args.out), report(args, [r for r in results if "variant" in r], official))
 
 
 if __name__ == "__main__":
