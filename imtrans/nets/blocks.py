@@ -53,7 +53,9 @@ class _PadInInputDtype:
     result back down, forward and backward: in CycleGAN, MUNIT, DRIT and U-GAT-IT that is one
     activation-sized round trip per conv. Padding copies values, so the padded tensor is the
     same as float32 padding followed by the conv's cast (CUDA autocast pads in the input's
-    dtype already). Same arguments and (no) parameters as the torch module.
+    dtype already). The backward sums an element's gradient and its copies' in that dtype, as
+    on CUDA (a few bf16 roundings from the float32 sum). Same arguments and (no) parameters as
+    the torch module.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
