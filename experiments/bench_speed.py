@@ -39,7 +39,7 @@ import torch
 
 from experiments.benchlib import environment, write_report
 from experiments.official import BY_NAME, ENTRIES, bench_overrides, build, first_batch
-from imtrans.callbacks.speed import SpeedSwitches
+from imtrans.callbacks.speed import SpeedSwitches, always_eager_ids
 
 REPO = Path(__file__).resolve().parents[1]
 #: imtrans variants: Hydra overrides (the trainer's speed switches and precision)
@@ -222,7 +222,7 @@ class Profiled(L.Callback):
 
     def _hook_networks(self, trainer, module) -> None:
         containers = (torch.nn.ModuleDict, torch.nn.ModuleList, torch.nn.Sequential)
-        skip = {id(m) for name in ("ema", "augment") for m in _modules(getattr(module, name, None))}
+        skip = always_eager_ids(module)
         open_range: list = []  # [(module, record_function)] of the outermost call in progress
 
         def network(name: str) -> str:
@@ -337,10 +337,6 @@ def _in_range(name: str, call):
             return call(*args, **kwargs)
 
     return wrapped
-
-
-def _modules(m):
-    return [] if m is None else list(m.modules())
 
 
 def official_checkout(entry, given: list[str]) -> Path | None:

@@ -9,10 +9,11 @@ checkpoints have the same keys, shapes and dtypes as without them.
   and their parameter names stay as they are, so no ``_orig_mod.`` prefix reaches any state
   dict or checkpoint, and a compiled run's checkpoint loads into an uncompiled module. What is
   compiled is found, not listed per method: during training every ``__call__`` of a
-  submodule with parameters that no other submodule's forward encloses is recorded (the generators, encoders, decoders, discriminators and loss networks such as VGG,
-  whichever way a method calls them: MUNIT's ``gen.encode`` calls the content and style
-  encoders, DRIT's ``enc_c.forward_a`` its branch convs); each is compiled at the end of the
-  iteration that first called it, which runs it eagerly. The generator EMA copies and the
+  submodule with parameters that no other submodule's forward encloses is recorded (the
+  generators, encoders, decoders, discriminators and loss networks such as VGG, whichever way
+  a method calls them: MUNIT's ``gen.encode`` calls the content and style encoders, DRIT's
+  ``enc_c.forward_a`` its branch convs); each is compiled at the end of the iteration that
+  first called it, which runs it eagerly. The generator EMA copies and the
   discriminator augmentation are left eager (the copies are used at evaluation only; ADA's
   random ops would break the graph), and so are the networks a method names in
   ``eager_modules`` (those it differentiates twice: AOT autograd has no double backward) and
@@ -99,7 +100,7 @@ class SpeedSwitches(L.Callback):
         self._hooks: dict[str, list] = {}  # module name -> its two hook handles
         self._hooked = False
         self._roots: dict[str, nn.Module] = {}
-        #: names of the modules compiled (after the first iteration), and of those left eager
+        #: names of the modules compiled (after the iteration that first called them), and of those left eager
         #: (the method's ``eager_modules``; spectral norm, see ``_has_spectral_norm``)
         self.compiled: list[str] = []
         self.eager: list[str] = []
@@ -144,7 +145,7 @@ class SpeedSwitches(L.Callback):
     # ------------------------------------------------------------------ compile
     def _record_roots(self, module: nn.Module) -> None:
         depth = [0]
-        skip = {id(m) for name in ("ema", "augment") for m in _modules(getattr(module, name, None))}
+        skip = always_eager_ids(module)
 
         def pre(name, m):
             def hook(_m, _args):
@@ -201,8 +202,15 @@ def _has_spectral_norm(module: nn.Module) -> bool:
     return any(isinstance(h, SpectralNorm) for m in module.modules() for h in m._forward_pre_hooks.values())
 
 
-def _modules(m: nn.Module | None):
-    return [] if m is None else list(m.modules())
+def always_eager_ids(module: nn.Module) -> set[int]:
+    """``id``s of the submodules of ``module`` that compile leaves eager whatever the method:
+    its generator EMA copies (``ema``) and its discriminator augmentation (``augment``)."""
+    return {
+        id(m)
+        for name in ("ema", "augment")
+        if (sub := getattr(module, name, None)) is not None
+        for m in sub.modules()
+    }
 
 
 def _to_channels_last(obj) -> None:
