@@ -7,7 +7,10 @@ Its ``cut`` entry was recorded again at issue 19, when imtrans's InstanceNorm st
 torch's CPU backward for non-contiguous gradients (``imtrans.nets.blocks.InstanceNorm2d``;
 CUT's PatchNCE reads features through a permute) and its up-sampler's replicate padding became
 slices (the same values; gradients summed in another order): iteration 1 is as before,
-iteration 2 follows the corrected gradients (nce 5.983 -> 5.927)."""
+iteration 2 follows the corrected gradients (nce 5.983 -> 5.927).
+
+The values were recorded on one CPU; another sums float32 in another order, so they are compared
+with a tolerance (relative 1e-4, absolute 1e-5), far below what a change of a loss moves."""
 
 from __future__ import annotations
 
@@ -66,7 +69,17 @@ def test_augment_none_keeps_the_losses(case, tmp_path):
     expected = json.loads(FIXTURE.read_text())[case]
     got = losses_of(model, tmp_path, [*extra, "augment=none"])
     assert sorted(got) == ["1", "2"]
-    assert got == expected  # exact: same code path, same seed, one thread
+    # Same code path, same seed, one thread: equal up to the order in which another CPU sums
+    # float32 (seen: 3e-8 to 4e-6 on an AVX-512 EPYC against the Xeon that recorded the file).
+    # A change of the losses themselves moves them by far more (CUT's corrected gradients: 1e-2).
+    for it in ("1", "2"):
+        assert sorted(got[it]) == sorted(expected[it]), it
+        for term, value in expected[it].items():
+            assert got[it][term] == pytest.approx(value, rel=1e-4, abs=1e-5), (
+                it,
+                term,
+                got[it][term] - value,
+            )
 
 
 if __name__ == "__main__" and "--record" in sys.argv:
