@@ -9,11 +9,12 @@ Usage (``key=value`` arguments, like ``imtrans.translate``)::
 Keys
     ``ckpt``       a checkpoint or a run directory; required
     ``out``        output folder (default ``<run dir>/export``)
-    ``direction``  ``a2b``, ``b2a`` or ``all`` (default: every direction of the method)
+    ``direction``  the tasks to export, comma-separated (``a2b``, ``b2a``, a target domain's name or
+                   index), or ``all`` (default: every task the model declares)
     ``formats``    comma-separated, among ``torchscript`` and ``onnx`` (default both; ONNX is skipped
                    with a one-line notice when the ``onnx`` package is missing: ``pip install 'imtrans[onnx]'``)
     ``size``       side of the square example input used to trace and check (default: the training
-                   crop size, rounded up to what the generator needs)
+                   crop size, rounded up to what the generator needs; a model of a fixed size uses it)
     ``batch``      batch size of the check input (default 2)
     ``ema``        ``auto`` (default) exports the generator EMA weights when the checkpoint has them,
                    ``true`` requires them, ``false`` exports the raw generator
@@ -22,13 +23,21 @@ Keys
     ``seed``       seeds the check input and style codes (default 0)
 
 What is exported
-    One file per direction and format: ``generator_<direction>.pt`` (TorchScript, ``torch.jit.load``)
-    and ``generator_<direction>.onnx``, holding only the generator modules that direction uses,
-    in eval mode (dropout off, running statistics). Inputs: ``image`` N x C x H x W in [-1, 1]
-    and, for multimodal methods, ``style`` N x style_dim (draw it from N(0, I) for random
-    styles); output N x C' x H x W in [-1, 1]. H and W must be multiples of ``size_multiple``;
-    batch, height and width are dynamic. ``export.json`` records these facts per file.
-    pix2pix's paper-style test-time dropout is not exported (the export is the eval-mode network).
+    What the model takes is read from its declaration, ``module.inference_spec()``
+    (:mod:`imtrans.methods.spec`). One file per task, mode and format:
+    ``generator_<task>.pt`` (TorchScript, ``torch.jit.load``) and ``generator_<task>.onnx``, and for
+    methods that take reference images ``generator_<task>_reference.pt|.onnx``; each holds only the
+    generator modules that task uses, in eval mode (dropout off, running statistics). Inputs, in
+    order: ``image`` N x C x H x W in [-1, 1], or for label-map methods ``label`` (int64 N x H x W
+    class ids) and ``inst`` (int64 N x H x W instance ids, when the model uses instance maps); then
+    ``style`` for methods with a style code (N x style_dim, draw it from N(0, I); pix2pixHD's
+    instance features: N x feat_num x H x W) or, in the reference files, ``reference`` (N x C' x
+    s x s images of the target domain at the training size s). Output N x C' x H x W in [-1, 1].
+    H and W must be multiples of ``size_multiple``; batch, height and width are dynamic, except
+    for a model that declares a fixed size (full U-GAT-IT: that size only). ``export.json``
+    records these facts per file. pix2pix's paper-style test-time dropout is not exported (the
+    export is the eval-mode network); pix2pixHD's reference path (per-instance encoding) is not
+    exported.
 
 The check
     Every written file is loaded back and run on seeded example inputs (batch ``batch`` at
@@ -40,6 +49,7 @@ The check
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -51,6 +61,7 @@ from torch import nn
 
 from imtrans import inference as inf
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Task
 
 FORMATS = ("torchscript", "onnx")
 ONNX_MISSING = (
@@ -73,21 +84,74 @@ SPEC = {
 
 
 class InferenceGenerator(nn.Module):
-    """``forward(image[, style])``: one direction of a method's ``generate``, owning only the
-    generator modules that direction uses (the method itself is held outside the module tree)."""
+    """``forward(*inputs)``: one task of a method's ``translate`` in one mode, owning only the
+    generator modules that task uses (the method itself is held outside the module tree).
 
-    def __init__(self, model: TranslationModule, direction: str, modules: dict[str, nn.Module]):
+    ``inputs`` are named by ``names`` (:func:`input_names`): ``image`` (or ``label`` [+ ``inst``])
+    then ``style`` or ``reference``."""
+
+    def __init__(self, model: TranslationModule, task: Task, names: list[str], modules: dict[str, nn.Module]):
         super().__init__()
         self.generators = nn.ModuleDict(modules)
-        object.__setattr__(self, "_generate", model.generate)  # a plain attribute, not a submodule
-        self.direction = direction
+        object.__setattr__(self, "_model", model)  # a plain attribute, not a submodule
+        self.task, self.names = task, list(names)
 
-    def forward(self, image: torch.Tensor, style: torch.Tensor | None = None) -> torch.Tensor:
-        return self._generate(image, self.direction, style)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        given = dict(zip(self.names, inputs))
+        x = given["image"] if "image" in given else {"label": given["label"], "inst": given.get("inst")}
+        return self._model.translate(
+            x, **self.task.call, style=given.get("style"), reference=given.get("reference")
+        )
 
 
-def used_generators(model: TranslationModule, direction: str, example: tuple) -> dict[str, nn.Module]:
-    """The ``generator_modules()`` entries whose layers run when translating ``direction``."""
+@contextlib.contextmanager
+def eval_networks(model: TranslationModule):
+    """The generators in eval mode, and the method's own inference mode (pix2pix's paper-style
+    test-time dropout) replaced by it: an exported network is deterministic."""
+    for m in model.generator_modules().values():
+        m.eval()
+    model.generators_in_inference_mode = contextlib.nullcontext  # shadows the method
+    try:
+        yield
+    finally:
+        del model.generators_in_inference_mode
+
+
+def modes(spec: InferenceSpec) -> list[str]:
+    """``plain`` (and ``reference`` for methods that take reference images): one file each.
+    Per-pixel styles (pix2pixHD's instance features) encode references instance by instance, a
+    loop over the ids of the map that a traced graph cannot hold: no reference file there."""
+    per_pixel = spec.style is not None and spec.style.per_pixel
+    return ["plain", "reference"] if spec.reference and not per_pixel else ["plain"]
+
+
+def input_names(spec: InferenceSpec, mode: str) -> list[str]:
+    names = ["label", "inst"] if spec.input_kind == "labels" and spec.instance_maps else None
+    names = names or (["label"] if spec.input_kind == "labels" else ["image"])
+    if mode == "reference":
+        return [*names, "reference"]
+    return [*names, "style"] if spec.style is not None else names
+
+
+def input_shapes(spec: InferenceSpec, task: Task, mode: str, ref_side: int) -> dict[str, list]:
+    """What export.json records of each input (``N``, ``H``, ``W`` are dynamic)."""
+    fixed = spec.fixed_size
+    h, w = (fixed, fixed) if fixed else ("H", "W")
+    shapes = {
+        "image": ["N", task.in_channels, h, w],
+        "label": ["N", h, w],
+        "inst": ["N", h, w],
+        "reference": ["N", task.out_channels, ref_side, ref_side],
+    }
+    if spec.style is not None:
+        shapes["style"] = ["N", spec.style.dim, h, w] if spec.style.per_pixel else ["N", spec.style.dim]
+    return {n: shapes[n] for n in input_names(spec, mode)}
+
+
+def used_generators(
+    model: TranslationModule, wrapper_inputs: tuple, task: Task, names: list[str]
+) -> dict[str, nn.Module]:
+    """The ``generator_modules()`` entries whose layers run for ``task`` on the example inputs."""
     fired: set[str] = set()
     handles = []
     for name, module in model.generator_modules().items():
@@ -95,7 +159,7 @@ def used_generators(model: TranslationModule, direction: str, example: tuple) ->
             handles.append(sub.register_forward_hook(lambda *_, n=name: fired.add(n)))
     try:
         with torch.no_grad():
-            model.generate(example[0], direction, example[1] if len(example) > 1 else None)
+            InferenceGenerator(model, task, names, {})(*wrapper_inputs)
     finally:
         for h in handles:
             h.remove()
@@ -103,25 +167,36 @@ def used_generators(model: TranslationModule, direction: str, example: tuple) ->
 
 
 def example_inputs(
-    model: TranslationModule, direction: str, size: int, batch: int, seed: int, width: int | None = None
+    model: TranslationModule,
+    task: Task,
+    mode: str,
+    size: int,
+    batch: int,
+    seed: int,
+    width: int | None = None,
+    ref_side: int | None = None,
 ) -> tuple[torch.Tensor, ...]:
-    """A seeded input (and style code for multimodal methods) on the model's device."""
-    src_nc, _ = inf.channels(model, direction)
+    """Seeded inputs in the order of :func:`input_names`, on the model's device: images in
+    [-1, 1], label ids in [0, label_nc), instance ids, N(0, I) style codes, reference images."""
+    spec = model.inference_spec()
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(batch, src_nc, size, width or size, generator=g) * 2 - 1).to(model.device)
-    if not model.is_multimodal:
-        return (x,)
-    torch.manual_seed(seed)
-    style_dim = inf.sample_styles(model, 1, direction).shape[1]
-    return x, torch.randn(batch, style_dim, generator=g).to(model.device)
-
-
-def build(model: TranslationModule, direction: str, size: int, seed: int = 0) -> InferenceGenerator:
-    """The eval-mode wrapper of one direction."""
-    for m in model.generator_modules().values():
-        m.eval()
-    example = example_inputs(model, direction, size, 1, seed)
-    return InferenceGenerator(model, direction, used_generators(model, direction, example)).eval()
+    h, w = size, width or size
+    out = []
+    for name in input_names(spec, mode):
+        if name == "image":
+            t = torch.rand(batch, task.in_channels, h, w, generator=g) * 2 - 1
+        elif name == "label":
+            t = torch.randint(0, spec.label_nc or 1, (batch, h, w), generator=g)
+        elif name == "inst":
+            t = torch.randint(0, 4, (batch, h, w), generator=g)
+        elif name == "style":
+            shape = (batch, spec.style.dim, h, w) if spec.style.per_pixel else (batch, spec.style.dim)
+            t = torch.randn(*shape, generator=g)
+        else:  # reference
+            side = ref_side or size
+            t = torch.rand(batch, task.out_channels, side, side, generator=g) * 2 - 1
+        out.append(t.to(model.device))
+    return tuple(out)
 
 
 def export_torchscript(wrapper: InferenceGenerator, example: tuple, path: Path) -> None:
@@ -135,13 +210,22 @@ def onnx_available() -> bool:
     return importlib.util.find_spec("onnx") is not None
 
 
-def export_onnx(wrapper: InferenceGenerator, example: tuple, path: Path, opset: int) -> None:
+def export_onnx(
+    wrapper: InferenceGenerator, example: tuple, path: Path, opset: int, dynamic_size: bool = True
+) -> None:
     """ONNX through torch's exporter: the torch.export-based one when ``onnxscript`` is installed,
-    else the TorchScript-based one (which needs only ``onnx``)."""
-    names = ["image", "style"][: len(example)]
-    axes = {"image": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 2: "height", 3: "width"}}
-    if len(example) > 1:
-        axes["style"] = {0: "batch"}
+    else the TorchScript-based one (which needs only ``onnx``). Batch (and, unless the model has
+    a fixed size, height and width) are dynamic."""
+    names = wrapper.names
+    spatial = {2: "height", 3: "width"} if dynamic_size else {}
+    axes = {"output": {0: "batch", **spatial}}
+    for name, t in zip(names, example):
+        if name in ("image", "label", "inst"):
+            axes[name] = {0: "batch", **({1: "height", 2: "width"} if t.dim() == 3 and dynamic_size else {})}
+            if t.dim() == 4:
+                axes[name].update(spatial)
+        else:
+            axes[name] = {0: "batch"}
     dynamo = importlib.util.find_spec("onnxscript") is not None
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -218,26 +302,36 @@ def export(
     if unknown or not formats:
         raise inf.UsageError(f"formats={','.join(formats)}: choose among {', '.join(FORMATS)}")
     model, used_ema = inf.load_for_inference(ckpt, ema=ema)
-    if getattr(model, "input_kind", "image") != "image":
-        # The exported graph takes images; a label-map input (one-hot encoding of int ids,
-        # instance boundaries) needs its own wrapper, not written yet.
-        raise inf.UsageError(
-            f"{type(model).__name__} translates {model.input_kind}, not images: export does not support it yet "
-            "(imtrans translate does)"
-        )
+    spec = model.inference_spec()
     ckpt_path = inf.resolve_checkpoint(ckpt)
     run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     out = Path(out) if out is not None else run_dir / "export"
+    if direction in (None, "all"):
+        tasks = list(spec.tasks)
+    else:
+        tasks = []
+        for name in str(direction).split(","):
+            try:
+                tasks.append(spec.task(name))
+            except ValueError:
+                raise inf.UsageError(
+                    f"direction={name}: {type(model).__name__} translates {', '.join(spec.task_names)}"
+                ) from None
+    if not tasks:
+        raise inf.UsageError(f"{type(model).__name__} declares nothing to translate (no tasks)")
     out.mkdir(parents=True, exist_ok=True)
-    directions = list(model.directions) if direction == "all" else [direction]
-    for d in directions:
-        if d not in model.directions:
-            raise inf.UsageError(
-                f"direction={d}: {type(model).__name__} translates {', '.join(model.directions)}"
+    multiple = int(spec.size_multiple)
+    if spec.fixed_size is not None:
+        if size is not None and size != spec.fixed_size:
+            log(
+                f"imtrans export: size={size} ignored: the model takes {spec.fixed_size}x{spec.fixed_size} only"
             )
-    multiple = inf.size_multiple(model)
-    side = size or inf.train_size(model) or multiple
-    side = -(-side // multiple) * multiple
+        side = spec.fixed_size
+    else:
+        # at least two cells at the bottleneck: instance norm needs more than one value
+        side = max(size or inf.train_size(model) or 64, 2 * multiple)
+        side = -(-side // multiple) * multiple
+    ref_side = spec.fixed_size or inf.train_size(model) or side
     if "onnx" in formats and not onnx_available():
         log(f"imtrans export: {ONNX_MISSING}")
         formats = [f for f in formats if f != "onnx"]
@@ -245,8 +339,10 @@ def export(
         "method": type(model).__name__,
         "checkpoint": str(ckpt_path),
         "ema": used_ema,
-        "multimodal": bool(model.is_multimodal),
+        "multimodal": bool(spec.samples),
+        "input_kind": spec.input_kind,
         "size_multiple": multiple,
+        "fixed_size": spec.fixed_size,
         "value_range": [-1, 1],
         "files": [],
     }
@@ -254,41 +350,48 @@ def export(
         f"imtrans export: {type(model).__name__} from {ckpt_path} "
         f"({'EMA' if used_ema else 'raw'} generator weights), check input {batch}x{side}x{side}"
     )
-    for d in directions:
-        wrapper = build(model, d, side, seed)
-        # the traced shape, then batch 1 at a wider size: batch, height and width are dynamic
-        examples = [
-            example_inputs(model, d, side, batch, seed),
-            example_inputs(model, d, side, 1, seed + 1, width=side + multiple),
-        ]
-        src_nc, tgt_nc = inf.channels(model, d)
-        for fmt in formats:
-            path = out / f"generator_{d}.{'pt' if fmt == 'torchscript' else 'onnx'}"
-            if fmt == "torchscript":
-                export_torchscript(wrapper, examples[0], path)
-            else:
-                export_onnx(wrapper, examples[0], path, opset)
-            result = check(wrapper, path, fmt, examples, atol)
-            entry = {
-                "file": path.name,
-                "format": fmt,
-                "direction": d,
-                "modules": list(wrapper.generators.keys()),
-                "inputs": {"image": ["N", src_nc, "H", "W"]},
-                "output": ["N", tgt_nc, "H", "W"],
-                **result,
-            }
-            if model.is_multimodal:
-                entry["inputs"]["style"] = ["N", int(examples[0][1].shape[1])]
-            info["files"].append(entry)
-            if result["ran"]:
-                verdict = "ok" if result["ok"] else "FAILED"
-                log(
-                    f"  {path}: max |exported - pytorch| = {result['max_abs_diff']:.3g} "
-                    f"(tolerance {atol:g}) {verdict}"
-                )
-            else:
-                log(f"  {path}: valid ONNX (onnx.checker); not run: onnxruntime is not installed")
+    # the traced shape, then batch 1 at a wider size (batch, height and width are dynamic); a
+    # model of a fixed size is checked at that size only
+    wider = None if spec.fixed_size is not None else side + multiple
+    with eval_networks(model):
+        for task in tasks:
+            for mode in modes(spec):
+                names = input_names(spec, mode)
+                examples = [
+                    example_inputs(model, task, mode, side, batch, seed, ref_side=ref_side),
+                    example_inputs(model, task, mode, side, 1, seed + 1, width=wider, ref_side=ref_side),
+                ]
+                modules = used_generators(model, examples[0], task, names)
+                wrapper = InferenceGenerator(model, task, names, modules).eval()
+                stem = f"generator_{task.name}" + ("_reference" if mode == "reference" else "")
+                for fmt in formats:
+                    path = out / f"{stem}.{'pt' if fmt == 'torchscript' else 'onnx'}"
+                    if fmt == "torchscript":
+                        export_torchscript(wrapper, examples[0], path)
+                    else:
+                        export_onnx(wrapper, examples[0], path, opset, dynamic_size=spec.fixed_size is None)
+                    result = check(wrapper, path, fmt, examples, atol)
+                    entry = {
+                        "file": path.name,
+                        "format": fmt,
+                        "task": task.name,
+                        "direction": task.name,
+                        "call": task.call,
+                        "mode": mode,
+                        "modules": list(wrapper.generators.keys()),
+                        "inputs": input_shapes(spec, task, mode, ref_side),
+                        "output": ["N", task.out_channels, "H", "W"],
+                        **result,
+                    }
+                    info["files"].append(entry)
+                    if result["ran"]:
+                        verdict = "ok" if result["ok"] else "FAILED"
+                        log(
+                            f"  {path}: max |exported - pytorch| = {result['max_abs_diff']:.3g} "
+                            f"(tolerance {atol:g}) {verdict}"
+                        )
+                    else:
+                        log(f"  {path}: valid ONNX (onnx.checker); not run: onnxruntime is not installed")
     (out / "export.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

@@ -7,25 +7,11 @@ Loading for inference (:func:`load_for_inference`)
     the method's ``generator_modules()`` (e.g. ``ema.G_A.model.0.conv.weight`` for CycleGAN);
     when present (and ``ema`` is not ``false``) they replace the raw generator weights.
 
-What sizes a model takes (:func:`size_multiple`, :func:`train_size`)
-    Fully convolutional generators take any H x W divisible by 2**(number of stride-2
-    down-sampling convolutions): 4 for CycleGAN's ResNet generator, 2**num_downs for the U-Nets
-    of pix2pix and BicycleGAN, 2**n_downsample for MUNIT's content encoder. A method may state
-    it as a ``size_multiple`` attribute instead. Encoders with a fixed pooling window (BicycleGAN's
-    ``E``) only take the training crop size, so reference images are resized to it.
-
-Style codes of multimodal methods (:func:`sample_styles`, :func:`encode_styles`)
-    Read through a small adapter over the method's own names, tried in order:
-
-    - sampling ``n`` codes: ``sample_style(n, direction)`` (a proposed generic hook),
-      ``sample_styles(n, like)`` (MUNIT), ``sample_z(n)`` (BicycleGAN);
-    - encoding reference images of the target domain: ``encode_reference(images, direction)``
-      (proposed generic hook), ``encode_style(images, domain)`` (MUNIT), ``encode(images)``
-      (BicycleGAN).
-
-    A method that has none of them can still translate with random styles
-    (``translate(num_samples=S)``) and references (``translate(reference=...)``), but not
-    interpolate between two codes.
+What a model takes (:func:`spec_of`, :func:`size_multiple`, :func:`train_size`)
+    Read from the method's declaration, ``TranslationModule.inference_spec()``
+    (:mod:`imtrans.methods.spec`): its tasks (directions or target domains), style codes,
+    references, attention maps, label maps, size multiple and fixed size. No tool here names a
+    method.
 """
 
 from __future__ import annotations
@@ -38,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from imtrans.load import load_model
-from imtrans.methods.base import DIRECTIONS, TranslationModule
+from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, generator_size_multiple
 
 EMA_PREFIX = "ema."
 
@@ -84,12 +71,9 @@ def run_config(model: TranslationModule) -> dict[str, Any]:
     return dict(model.imtrans_config or {})
 
 
-def channels(model: TranslationModule, direction: str) -> tuple[int, int]:
-    """(source, target) channel counts of ``direction`` from the stored data config (default 3)."""
-    data = run_config(model).get("data", {}) or {}
-    nc = {"A": int(data.get("input_nc", 3) or 3), "B": int(data.get("output_nc", 3) or 3)}
-    src, tgt = DIRECTIONS[direction]
-    return nc[src], nc[tgt]
+def spec_of(model: TranslationModule) -> InferenceSpec:
+    """The model's :class:`~imtrans.methods.spec.InferenceSpec`."""
+    return model.inference_spec()
 
 
 def train_size(model: TranslationModule) -> int | None:
@@ -101,28 +85,12 @@ def train_size(model: TranslationModule) -> int | None:
     return None
 
 
-def _stride2_convs(module: nn.Module) -> int:
-    return sum(1 for m in module.modules() if isinstance(m, nn.Conv2d) and tuple(m.stride) == (2, 2))
-
-
 def size_multiple(model: nn.Module) -> int:
-    """What H and W must be divisible by for the model's generators (see the module docstring)."""
-    explicit = getattr(model, "size_multiple", None)
-    if explicit:
-        return int(explicit)
-    modules = model.generator_modules() if hasattr(model, "generator_modules") else {"": model}
-    result = 1
-    for module in modules.values():
-        if getattr(module, "num_downs", None):
-            downs = int(module.num_downs)
-        elif isinstance(getattr(module, "enc_content", None), nn.Module):
-            # MUNIT/UNIT-style generators: the style encoder pools globally; only the content
-            # path must divide evenly.
-            downs = _stride2_convs(module.enc_content)
-        else:
-            downs = _stride2_convs(module)
-        result = max(result, 2**downs)
-    return result
+    """What H and W must be divisible by: the declaration's ``size_multiple`` (modules that
+    are not translation methods: 2**(their stride-2 convolutions))."""
+    if isinstance(model, TranslationModule):
+        return int(model.inference_spec().size_multiple)
+    return generator_size_multiple({"": model})
 
 
 # ---------------------------------------------------------------------- fitting sizes
@@ -158,49 +126,6 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return y[0] if squeeze else y
 
 
-# ---------------------------------------------------------------------- style adapter
-def _has(model: nn.Module, name: str) -> bool:
-    """``model`` has method ``name``, and not only as a base-class stub of TranslationModule."""
-    attr = getattr(type(model), name, None)
-    return callable(attr) and attr is not getattr(TranslationModule, name, None)
-
-
-def can_sample_styles(model: nn.Module) -> bool:
-    return any(_has(model, n) for n in ("sample_style", "sample_styles", "sample_z"))
-
-
-def can_encode_styles(model: nn.Module) -> bool:
-    return any(_has(model, n) for n in ("encode_reference", "encode_style", "encode"))
-
-
-def sample_styles(model: TranslationModule, n: int, direction: str) -> torch.Tensor:
-    """``n`` random style codes (n x style_dim) for ``direction``, from torch's global generator."""
-    if _has(model, "sample_style"):
-        return model.sample_style(n, direction)
-    if _has(model, "sample_styles"):
-        return model.sample_styles(n, torch.zeros((), device=model.device))
-    if _has(model, "sample_z"):
-        return model.sample_z(n)
-    raise TypeError(
-        f"{type(model).__name__} exposes no style sampler (sample_style / sample_styles / sample_z)"
-    )
-
-
-def encode_styles(model: TranslationModule, reference: torch.Tensor, direction: str) -> torch.Tensor:
-    """Style codes (N x style_dim) of reference images of ``direction``'s target domain."""
-    reference = reference.to(model.device)
-    with model.inference_mode():
-        if _has(model, "encode_reference"):
-            return model.encode_reference(reference, direction)
-        if _has(model, "encode_style"):
-            return model.encode_style(reference, DIRECTIONS[direction][1])
-        if _has(model, "encode"):
-            return model.encode(reference)
-    raise TypeError(
-        f"{type(model).__name__} exposes no style encoder (encode_reference / encode_style / encode)"
-    )
-
-
 # ---------------------------------------------------------------------- key=value command lines
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
@@ -213,8 +138,8 @@ def parse_key_values(argv: list[str], spec: dict[str, tuple[type, Any]]) -> dict
     """``key=value`` arguments (Hydra-like, without the config tree) against ``spec``.
 
     ``spec``: ``{key: (type, default)}`` with type ``str``, ``int``, ``float`` or ``bool``
-    (``true/false``, ``1/0``, ``yes/no``); a default of ``...`` marks a required key; ``null`` or
-    ``none`` gives None. Unknown keys, repeated keys and missing required keys raise UsageError.
+    (``true/false``, ``1/0``, ``yes/no``); a default of ``...`` marks a required key; ``null``
+    gives None, and so does ``none`` except for string keys with a default (``fit=none``). Unknown keys, repeated keys and missing required keys raise UsageError.
     """
     values: dict[str, Any] = {}
     for arg in argv:
@@ -227,7 +152,9 @@ def parse_key_values(argv: list[str], spec: dict[str, tuple[type, Any]]) -> dict
         if key in values:
             raise UsageError(f"{key} given twice")
         kind = spec[key][0]
-        if raw.lower() in ("null", "none", ""):
+        # "none" is a value of some string keys (fit=none); it means None only for keys whose
+        # default is None
+        if raw.lower() in ("null", "") or (raw.lower() == "none" and not (kind is str and spec[key][1])):
             values[key] = None
         elif kind is bool:
             if raw.lower() not in _TRUE + _FALSE:

@@ -6,6 +6,13 @@
 
 Outputs (in the Hydra run directory, printed at the end): ``config.yaml`` (resolved),
 ``checkpoints/last.ckpt``, ``samples/*.png``, ``metrics.json`` and the logger's folder.
+
+Ctrl-C or SIGTERM (``kill``, ``timeout``, a scheduler) stops a run at its next safe point
+(:data:`imtrans.callbacks.checkpoint.STOP`): during fit the current iteration finishes and
+``last.ckpt`` is written, no test follows; during the test the current block of the evaluation
+finishes. Either way ``metrics.json`` holds what was computed (``stopped_by`` names the signal).
+The exit code is 0 after Ctrl-C and 143 (128 + SIGTERM, as a shell reports a process ended by
+it) after SIGTERM, so that a job script or scheduler sees a run that did not reach its end.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,6 +33,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imtrans.callbacks import IterationLimit, LastCheckpoint, split_trainer_config
+from imtrans.callbacks.checkpoint import STOP, signal_label
 
 log = logging.getLogger("imtrans")
 
@@ -179,17 +188,43 @@ def _check_argv_output_dirs(argv: list[str]) -> None:
         sys.exit(2)
 
 
+class Terminated(SystemExit):
+    """A run stopped by SIGTERM, raised by :func:`train` once ``last.ckpt`` and ``metrics.json``
+    are written: the process exits with ``128 + SIGTERM`` (143), the shell's code for a process
+    ended by SIGTERM, and a sweep in this process stops too (the signal asked the process to end)."""
+
+    def __init__(self):
+        super().__init__(128 + signal.SIGTERM)
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> float | None:
     """Run ``cfg.task`` (fit, test or fit+test) and return ``cfg.optimized_metric`` if set.
 
     ``extra_callbacks`` are added to those of the ``callbacks`` group (for programmatic use).
+    Stopped by SIGTERM, it raises :class:`Terminated` after writing ``metrics.json``; stopped by
+    Ctrl-C, it returns as usual.
     """
     wandb_dir = os.environ.get("WANDB_DIR")
+    STOP.clear()  # a stop asked of an earlier run in this process (a sweep, a test) is not this one's
     try:
         return _train(cfg, extra_callbacks)
     finally:  # the next run in this process (a sweep, a test) chooses its own
+        STOP.clear()
         if wandb_dir is None:
             os.environ.pop("WANDB_DIR", None)
+
+
+@contextlib.contextmanager
+def _lightning_sigterm():
+    """Lightning's own SIGTERM stop (``SIGTERMException``, raised between batches where no imtrans
+    handler held the signal: no ``last_checkpoint`` callback, or a signal in the moment between
+    Lightning's handler and ours) ends the stage as imtrans's does: recorded, not raised."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        yield
+    except SIGTERMException:
+        STOP.request(signal.SIGTERM)
 
 
 def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float | None:
@@ -244,7 +279,9 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     start = time.time()
     if "fit" in cfg.task:
         last = next((cb for cb in callbacks if isinstance(cb, LastCheckpoint)), None)
-        with last.catching_sigint() if last is not None else contextlib.nullcontext():
+        # Ctrl-C / SIGTERM are held only where LastCheckpoint can act on them (finish the
+        # iteration, save, stop); without it they keep their usual effect (Lightning's).
+        with last.catching_signals() if last is not None else contextlib.nullcontext(), _lightning_sigterm():
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
@@ -252,28 +289,48 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
         # the scores of the evaluations during fit and the best so far: trainer.test resets them
         fit_scores = _scalar_metrics(trainer.callback_metrics)
         results.update({k: v for k, v in fit_scores.items() if k.startswith(("val/", "best/"))})
-    interrupted = any(getattr(cb, "interrupted", False) for cb in callbacks)
-    if interrupted:
-        print(
-            f"imtrans: stopped by Ctrl-C at iteration {model.iteration}; resume with ckpt_path={_last_ckpt(callbacks)}"
-        )
-    elif "test" in cfg.task:
-        _resync_csv_loggers(trainer, loggers)
-        ckpt = ckpt_path if cfg.task == "test" else None
-        trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-    results.update(_scalar_metrics(trainer.callback_metrics))
-    results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
-    if evaluation is not None:
-        results["metrics_protocol"] = evaluation.protocol_record()
-        if any(k.endswith(("/fid", "/kid")) for k in results):
-            # the network behind the FID/KID numbers, beside them (protocols differ: stargan_v2
-            # uses torchvision's ImageNet Inception, the others torch-fidelity's)
-            results["fid_features"] = results["metrics_protocol"].get("fid_features")
+    # From here to metrics.json a signal lets the test finish its current block of inputs (the
+    # Evaluation callback polls it) and the scores computed so far are written.
+    doing = "finishing this block of the test; metrics.json keeps the scores computed so far"
+    with STOP.catching(doing):
+        interrupted = STOP.requested or any(getattr(cb, "interrupted", False) for cb in callbacks)
+        stopped_by = STOP.signum if STOP.requested else signal.SIGINT if interrupted else None
+        if interrupted:
+            print(
+                f"imtrans: stopped by {signal_label(stopped_by)} at iteration {model.iteration}; "
+                f"resume with ckpt_path={_last_ckpt(callbacks)}",
+                flush=True,
+            )
+        elif "test" in cfg.task:
+            _resync_csv_loggers(trainer, loggers)
+            ckpt = ckpt_path if cfg.task == "test" else None
+            with _lightning_sigterm():
+                trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            if STOP.requested:
+                stopped_by = STOP.signum
+                print(
+                    f"imtrans: test stopped by {signal_label(stopped_by)}; metrics.json holds the scores "
+                    "computed before it",
+                    flush=True,
+                )
+        results.update(_scalar_metrics(trainer.callback_metrics))
+        results.update(iteration=model.iteration, fit_seconds=round(fit_seconds, 2))
+        if stopped_by is not None:
+            results["stopped_by"] = signal_label(stopped_by)
+        if evaluation is not None:
+            results["metrics_protocol"] = evaluation.protocol_record()
+            if any(k.endswith(("/fid", "/kid")) for k in results):
+                # the network behind the FID/KID numbers, beside them (protocols differ: stargan_v2
+                # uses torchvision's ImageNet Inception, the others torch-fidelity's)
+                results["fid_features"] = results["metrics_protocol"].get("fid_features")
 
-    if trainer.is_global_zero:
-        _write_json(out_dir / "metrics.json", results)
-        _wandb_summary(loggers, results)
-        print(_summary(out_dir, results), flush=True)
+        if trainer.is_global_zero:
+            _write_json(out_dir / "metrics.json", results)
+            _wandb_summary(loggers, results)
+            print(_summary(out_dir, results), flush=True)
+        stopped_by = STOP.signum if STOP.requested else stopped_by  # a signal while writing counts too
+    if stopped_by == signal.SIGTERM:
+        raise Terminated()
     metric = cfg.get("optimized_metric")
     if metric:
         if f"best/{metric}" in results:  # the monitored score: its best value over the run
@@ -316,8 +373,9 @@ def _last_ckpt(callbacks: list) -> str | None:
 
 
 def _summary(out_dir: Path, results: dict) -> str:
+    how = f"stopped by {results['stopped_by']}" if results.get("stopped_by") else "finished"
     lines = [
-        f"imtrans: run finished after {results['iteration']} iterations ({results['fit_seconds']} s of fit)"
+        f"imtrans: run {how} after {results['iteration']} iterations ({results['fit_seconds']} s of fit)"
     ]
     for name in ("config.yaml", "checkpoints/last.ckpt", "samples", "metrics.json"):
         if (out_dir / name).exists():

@@ -54,8 +54,10 @@ def test_torchscript_cyclegan_matches_pytorch(cyclegan_run, tmp_path, capsys):
 
 def test_torchscript_multimodal_takes_the_style_code(bicyclegan_run, tmp_path):
     info = export(bicyclegan_run, out=tmp_path, formats="torchscript")
-    (entry,) = info["files"]
+    entry, guided = info["files"]  # random styles, and the reference-guided file
     assert entry["ok"] and entry["inputs"]["style"] == ["N", 8] and entry["modules"] == ["G"]
+    assert guided["ok"] and guided["file"] == "generator_a2b_reference.pt" and guided["modules"] == ["G", "E"]
+    assert guided["inputs"]["reference"] == ["N", 3, 64, 64]
     model, _ = inf.load_for_inference(bicyclegan_run)
     scripted = _load(tmp_path / "generator_a2b.pt")
     x = torch.rand(2, 3, 64, 128) * 2 - 1
@@ -86,11 +88,11 @@ def test_onnx_export_or_clear_notice(cyclegan_run, bicyclegan_run, tmp_path):
     info = export(bicyclegan_run, out=tmp_path, log=lines.append)
     if not onnx_available():
         assert any(ONNX_MISSING in line for line in lines)
-        assert [f["format"] for f in info["files"]] == ["torchscript"]
+        assert [f["format"] for f in info["files"]] == ["torchscript", "torchscript"]  # random and reference
         assert not list(tmp_path.glob("*.onnx"))
         pytest.skip("onnx is not installed: ONNX export is the optional extra imtrans[onnx]")
     onnx_entries = [f for f in info["files"] if f["format"] == "onnx"]
-    assert len(onnx_entries) == 1 and onnx_entries[0]["ok"]
+    assert len(onnx_entries) == 2 and all(e["ok"] for e in onnx_entries)
     print("\n".join(lines))
     info = export(cyclegan_run, out=tmp_path / "cyclegan", formats="onnx", log=lines.append)
     assert [f["file"] for f in info["files"]] == ["generator_a2b.onnx", "generator_b2a.onnx"]

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from imtrans import inference as inf
-from imtrans.callbacks.images import to_uint8
+from imtrans.callbacks.images import title_band_height, to_uint8
 from imtrans.cli import SUBCOMMANDS
 from imtrans.data.errors import DataError
 from imtrans.translate import Translator, find_inputs, load_image, translate
@@ -85,8 +85,8 @@ def test_cyclegan_folder_names_counts_sizes(cyclegan_run, folder, tmp_path, dire
         expected |= {path, out / f"{rel}_{direction}_grid.png"}
         with Image.open(path) as im:
             assert im.size == size and im.mode == "RGB", rel
-        with Image.open(out / f"{rel}_{direction}_grid.png") as im:  # input | output, 2 px gaps
-            assert im.size == (2 * size[0] + 6, size[1] + 4)
+        with Image.open(out / f"{rel}_{direction}_grid.png") as im:  # input | output, 2 px gaps, titles
+            assert im.size == (2 * size[0] + 6, size[1] + 4 + title_band_height(size[1]))
     assert set(result.written) == expected
     assert set(out.rglob("*.png")) == expected
 
@@ -122,7 +122,7 @@ def test_multimodal_samples_grid_and_seed(bicyclegan_run, folder, tmp_path):
             same = np.asarray(Image.open(tmp_path / "b" / f"{rel}_a2b_{j}.png"))
             assert np.abs(same.astype(int) - outs[j].astype(int)).max() <= 1  # same seed, same codes
         with Image.open(tmp_path / "a" / f"{rel}_a2b_grid.png") as im:
-            assert im.size == (4 * size[0] + 10, size[1] + 4)
+            assert im.size == (4 * size[0] + 10, size[1] + 4 + title_band_height(size[1]))
     other = translate([*args[:3], "progress=false", "seed=1", f"output={tmp_path / 'c'}"])
     assert len(other.written) == 4 * 3
     assert not np.array_equal(
@@ -167,7 +167,7 @@ def test_interpolation_frames_and_end_points(bicyclegan_run, tmp_path):
         torch.testing.assert_close(frames[end], want[0], atol=1e-5, rtol=0)
     assert sorted(p.name for p in result.written) == ["x_a2b_interp.gif", "x_a2b_interp.png"]
     with Image.open(tmp_path / "out" / "x_a2b_interp.png") as grid:
-        assert grid.size == ((k + 1) * 66 + 2, 68)  # input | k frames
+        assert grid.size == ((k + 1) * 66 + 2, 68 + title_band_height(64))  # input | k frames, titled
     with Image.open(tmp_path / "out" / "x_a2b_interp.gif") as gif:
         # Pillow merges consecutive frames that are identical after quantisation (a model trained
         # for 2 iterations barely responds to z), adding up their durations: k frames in total.
@@ -232,8 +232,10 @@ def test_command_line(cyclegan_run, folder, tmp_path):
     ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "translated 2 image(s) a2b" in done.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["square_a2b.png", "wide_a2b.png"]
+    assert "translated 2 image(s) a2b, b2a" in done.stdout  # no direction: both
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "square_a2b.png", "square_b2a.png", "wide_a2b.png", "wide_b2a.png"
+    ]  # fmt: skip
     cmd = [sys.executable, "-m", *entry, f"ckpt={cyclegan_run}", f"input={folder / 'x*.png'}"]
     bad = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2

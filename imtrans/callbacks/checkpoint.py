@@ -1,4 +1,5 @@
-"""``last.ckpt`` every N iterations, at the end of training and on Ctrl-C, written atomically."""
+"""``last.ckpt`` every N iterations, at the end of training and on Ctrl-C or SIGTERM, written
+atomically; :data:`STOP`, the process's record of a stop asked by either signal."""
 
 from __future__ import annotations
 
@@ -13,6 +14,94 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
 from imtrans.errors import OutputError
+
+#: the signals that ask a run to stop at its next safe point (a terminal's Ctrl-C; ``kill``,
+#: ``timeout``, a scheduler's pre-emption or time limit)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def signal_label(signum: int | None) -> str:
+    """How the messages name a stop signal: ``Ctrl-C`` for SIGINT, else its name (``SIGTERM``)."""
+    if signum is None:
+        return "nothing"
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current unit of work, keep what it produced, stop.
+
+    Signals belong to the process, so there is one instance, :data:`STOP`. Whoever can stop
+    at a safe point installs its handler for the span it covers (:meth:`catching`, or
+    :meth:`install` / :meth:`restore` across Lightning hooks): :class:`LastCheckpoint` during fit
+    (the current iteration finishes, ``last.ckpt`` is written), the ``Evaluation`` callback and
+    ``imtrans.run`` during the test (the current block of inputs finishes, the scores of the
+    directions / tasks completed so far are kept). The handler only records the signal (a
+    handler runs between two bytecodes of whatever is under way); that code polls :attr:`requested`
+    where stopping is safe. A second signal raises ``KeyboardInterrupt``: abort at once.
+
+    Installing over Lightning's own SIGTERM handler is deliberate: Lightning's raises
+    ``SIGTERMException`` between batches, which would lose the test scores and ``metrics.json``.
+    ``imtrans.run`` clears the record at the start of every run (a sweep runs many in one process).
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        #: what the first signal's message says will happen, set by the innermost installer
+        self.doing = "finishing the current step"
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    def clear(self) -> None:
+        self.signum = None
+
+    def request(self, signum: int) -> None:
+        """Record a stop without a handler (Lightning stopped the stage on its own SIGTERM)."""
+        if self.signum is None:
+            self.signum = signum
+
+    def handle(self, signum, frame) -> None:
+        if self.signum is not None:  # the second signal: abort now
+            raise KeyboardInterrupt
+        self.signum = signum
+        again = "press it again" if signum == signal.SIGINT else "send it again"
+        print(f"\nimtrans: {signal_label(signum)}: {self.doing} ({again} to abort)", flush=True)
+
+    def install(self, doing: str | None = None):
+        """Put :meth:`handle` on :data:`STOP_SIGNALS`; returns the token for :meth:`restore`.
+        Outside the main thread (where Python cannot set handlers) it does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        token = (self.doing, {s: signal.signal(s, self.handle) for s in STOP_SIGNALS})
+        if doing is not None:
+            self.doing = doing
+        return token
+
+    def restore(self, token) -> None:
+        if token is None:
+            return
+        self.doing, previous = token
+        for signum, handler in previous.items():
+            # None: a handler not set from Python; the default is the closest to it
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    @contextlib.contextmanager
+    def catching(self, doing: str | None = None):
+        """:meth:`install` for the span of a ``with`` block; the previous handlers come back after."""
+        token = self.install(doing)
+        try:
+            yield self
+        finally:
+            self.restore(token)
+
+
+STOP = StopRequest()
+
+
+def stop_requested() -> bool:
+    """Whether Ctrl-C or SIGTERM asked this process to stop (a module function: picklable)."""
+    return STOP.requested
 
 
 def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
@@ -35,7 +124,7 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
 
 class LastCheckpoint(L.Callback):
     """Keeps ``<dirpath>/last.ckpt`` up to date: every ``every_n_iters``, at the end of
-    training, and when the user presses Ctrl-C.
+    training, and when the user presses Ctrl-C or the process gets SIGTERM.
 
     Put it after every other callback (``imtrans.run`` does): the file written at the end of
     an iteration must hold that iteration's EMA update and whatever else callbacks change then,
@@ -43,10 +132,13 @@ class LastCheckpoint(L.Callback):
     so, but is refused with ``enable_checkpointing=False``, which keeps Lightning's own
     checkpoint callback out.)
 
-    Ctrl-C does not kill the run mid-update: the current iteration finishes, ``last.ckpt`` is
-    written, and training stops (``interrupted`` is then True; ``imtrans.run`` skips testing
-    and says how to resume). A second Ctrl-C aborts at once, as usual.
+    Ctrl-C or SIGTERM (:data:`STOP`) does not kill the run mid-update: the current iteration
+    finishes, ``last.ckpt`` is written, and training stops (``interrupted`` is then True;
+    ``imtrans.run`` skips testing and says how to resume). A second signal aborts at once.
     """
+
+    #: the first signal's message during fit
+    DOING = "finishing this iteration and saving last.ckpt"
 
     def __init__(self, dirpath: str, every_n_iters: int = 1000):
         self.dirpath = Path(dirpath)
@@ -54,8 +146,7 @@ class LastCheckpoint(L.Callback):
         self.interrupted = False
         self._saved_at = -1
         self._start: tuple[int | None, str | None] = (None, None)  # (iteration, ckpt_path) of fit
-        self._sigint = threading.Event()
-        self._previous_handler = None
+        self._handler_token = None
 
     @property
     def last_path(self) -> Path:
@@ -69,44 +160,32 @@ class LastCheckpoint(L.Callback):
             self.dirpath.mkdir(parents=True, exist_ok=True)
         save_checkpoint_atomic(trainer, self.last_path)
 
-    # -- Ctrl-C: finish the iteration, save, stop ------------------------------------------
-    def _on_sigint(self, signum, frame):
-        if self._sigint.is_set():  # second Ctrl-C: abort now
-            raise KeyboardInterrupt
-        self._sigint.set()
-        print(
-            "\nimtrans: Ctrl-C: finishing this iteration and saving last.ckpt (press again to abort)",
-            flush=True,
-        )
-
+    # -- Ctrl-C / SIGTERM: finish the iteration, save, stop --------------------------------
     def on_train_start(self, trainer, module):
         self._start = (module.iteration, trainer.ckpt_path)
-        if threading.current_thread() is threading.main_thread():
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        # In this (training) process, over the SIGTERM handler Lightning has just set.
+        self._restore_handler()
+        self._handler_token = STOP.install(self.DOING)
 
     @contextlib.contextmanager
-    def catching_sigint(self):
+    def catching_signals(self):
         """Around ``trainer.fit`` in the launching process (``imtrans.run`` does this).
 
         With the fork or spawn launchers that process only waits for the DDP workers; a
-        Ctrl-C in the terminal reaches every process of the group, so the workers finish the
-        iteration and save while this one must not die (which would kill them). On exit
-        ``interrupted`` says whether the user pressed Ctrl-C. A second Ctrl-C aborts.
+        Ctrl-C in the terminal (or a SIGTERM to the process group: ``timeout``, SLURM) reaches
+        every process of the group, so the workers finish the iteration and save while this
+        one must not die (which would kill them). On exit ``interrupted`` says whether a stop
+        was asked. A second signal aborts.
         """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, self._on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            self.interrupted = self.interrupted or self._sigint.is_set()
+        with STOP.catching(self.DOING):
+            try:
+                yield
+            finally:
+                self.interrupted = self.interrupted or STOP.requested
 
     def _restore_handler(self):
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGINT, self._previous_handler)
-            self._previous_handler = None
+        token, self._handler_token = self._handler_token, None
+        STOP.restore(token)
 
     @staticmethod
     def _run_ends_here(trainer, batch_idx: int) -> bool:
@@ -123,7 +202,7 @@ class LastCheckpoint(L.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         # Every rank must stop at the same iteration: agree on "anyone was interrupted".
-        interrupted = trainer.strategy.reduce_boolean_decision(self._sigint.is_set(), all=False)
+        interrupted = trainer.strategy.reduce_boolean_decision(STOP.requested, all=False)
         # The end-of-run checkpoint is written here, at the last batch, not in on_train_end:
         # by then Lightning has closed the epoch (epoch + 1, the data module's position at the
         # old epoch's count), and a run extended from it would start a new epoch with another

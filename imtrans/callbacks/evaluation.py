@@ -7,7 +7,7 @@ protocol's inputs and computes the scores of :mod:`imtrans.metrics.evaluator` on
 in the LightningModule, so checkpoints carry none of them; this callback's own checkpoint state
 is the best score so far.
 
-Multi-domain methods (``num_domains``, ``data=domains``) are scored per (source, target) task and
+Multi-domain methods (``domains`` in ``inference_spec()``, ``data=domains``) are scored per (source, target) task and
 guidance mode instead (:func:`~imtrans.metrics.evaluator.evaluate_domain_tasks`): keys
 ``<stage>/<mode>/<source>2<target>/<score>`` and the means over tasks ``<stage>/<mode>/mean/<score>``.
 
@@ -18,6 +18,18 @@ and publishes ``best/<monitor>`` and ``best/iteration`` in ``trainer.callback_me
 Evaluation goes through ``module.translate``, which uses the generator EMA when the run keeps
 one (``callbacks=ema``: :class:`~imtrans.callbacks.GeneratorEMA`); ``use_ema=false`` evaluates
 the raw weights instead.
+
+Skipped scores cost nothing: a direction or task whose scores are all skipped (the metric weights
+missing, and no weight-free score such as the shapes scores or paired PSNR/SSIM applies) is not
+translated, and the others draw only the samples their scores read. An evaluation running longer
+than a few seconds shows a progress bar on stderr (rank 0; ``progress=false``, e.g.
+``+metrics.progress=false``, or ``TQDM_DISABLE=1`` hide it).
+
+Ctrl-C or SIGTERM (:data:`~imtrans.callbacks.checkpoint.STOP`) during an evaluation ends it after
+the current block of inputs, all ranks together: the directions and tasks completed before keep
+their scores (logged, and in ``metrics.json``); the one under way reports nothing. At test this
+callback holds the signal handlers (over Lightning's, whose SIGTERM handling would end the test
+without any score).
 """
 
 from __future__ import annotations
@@ -33,9 +45,10 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
-from imtrans.callbacks.checkpoint import save_checkpoint_atomic
+from imtrans.callbacks.checkpoint import STOP, save_checkpoint_atomic, signal_label, stop_requested
 from imtrans.methods.base import DIRECTIONS, _plain
 from imtrans.metrics.evaluator import (
+    EvaluationStopped,
     Evaluator,
     evaluate_domain_tasks,
     module_domain_names,
@@ -68,7 +81,11 @@ class Evaluation(L.Callback):
         best_checkpoint: where the best checkpoint goes (None: not written, still tracked).
         use_ema: evaluate the generator EMA when one is available.
         test: evaluate at the end of testing.
+        progress: a progress bar for evaluations longer than a few seconds (stderr, rank 0).
     """
+
+    #: the first signal's message during the test
+    TEST_DOING = "finishing this block of the evaluation; metrics.json keeps the scores computed so far"
 
     def __init__(
         self,
@@ -90,6 +107,7 @@ class Evaluation(L.Callback):
         best_checkpoint: str | None = None,
         use_ema: bool = True,
         test: bool = True,
+        progress: bool = True,
     ):
         if mode not in ("min", "max"):
             raise ValueError(f"metrics.mode must be min or max, got {mode!r}")
@@ -112,6 +130,8 @@ class Evaluation(L.Callback):
             lpips=lpips,
             paired=paired,
             shapes=shapes,
+            progress=progress,
+            should_stop=stop_requested,
         )
         self.best_score: float | None = None
         self.best_iteration: int | None = None
@@ -119,6 +139,9 @@ class Evaluation(L.Callback):
         self._settled = False
         self._last_eval = -1
         self._monitor_seen = False
+        self._handler_token = None
+        #: whether the last evaluation was cut short by Ctrl-C / SIGTERM
+        self.stopped = False
 
     @property
     def state_key(self) -> str:
@@ -188,8 +211,12 @@ class Evaluation(L.Callback):
                 module.use_ema = previous
 
     def evaluate(self, trainer: L.Trainer, module, stage: str) -> dict[str, float]:
-        """Scores of every direction at ``stage`` (``val`` or ``test``); call on every rank."""
+        """Scores of every direction at ``stage`` (``val`` or ``test``); call on every rank.
+
+        Stopped by Ctrl-C / SIGTERM, it returns the scores of the directions and tasks completed
+        before (``stopped`` is then True)."""
         self._settle(trainer)
+        self.stopped = False
         dm = trainer.datamodule
         if dm is None or not hasattr(dm, "dataset"):
             return {}
@@ -199,27 +226,41 @@ class Evaluation(L.Callback):
         directions = [d for d in (self.directions or module.directions) if d in module.directions]
         scores: dict[str, float] = {}
         domains = module_domain_names(module, dm, inputs)
-        with self._generator_weights(module):
-            if domains is not None:  # multi-domain: per (source, target) task and mode
-                result = evaluate_domain_tasks(ev, module, inputs, reference, domains, ref_split)
-                scores.update({f"{stage}/{k}": v for k, v in result.items()})
-            for direction in directions:
-                src, tgt = DIRECTIONS[direction]
-                make_input = module_inputs(module, direction)
-                if make_input([inputs[0]]) is None:  # the split lacks this direction's source
-                    continue
-                result = ev.evaluate_direction(
-                    module_sampler(module, direction, self.protocol.seed),
-                    inputs,
-                    src,
-                    tgt,
-                    reference=reference,
-                    reference_cache_key=ref_split,
-                    multimodal=module.is_multimodal,
-                    paired=bool(getattr(dm, "paired", False)),
-                    make_input=make_input,
+        try:
+            with self._generator_weights(module):
+                if domains is not None:  # multi-domain: per (source, target) task and mode
+                    result = evaluate_domain_tasks(
+                        ev, module, inputs, reference, domains, ref_split, label=stage
+                    )
+                    scores.update({f"{stage}/{k}": v for k, v in result.items()})
+                for direction in directions:
+                    src, tgt = DIRECTIONS[direction]
+                    make_input = module_inputs(module, direction)
+                    if make_input([inputs[0]]) is None:  # the split lacks this direction's source
+                        continue
+                    result = ev.evaluate_direction(
+                        module_sampler(module, direction, self.protocol.seed),
+                        inputs,
+                        src,
+                        tgt,
+                        reference=reference,
+                        reference_cache_key=ref_split,
+                        multimodal=module.is_multimodal,
+                        paired=bool(getattr(dm, "paired", False)),
+                        make_input=make_input,
+                        label=f"{stage} {direction}",
+                    )
+                    scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
+        except EvaluationStopped as stop:
+            scores.update({f"{stage}/{k}": v for k, v in stop.scores.items()})
+            self.stopped = True
+            if trainer.is_global_zero:
+                log.warning(
+                    "imtrans: %s evaluation stopped by %s; %d scores of the directions/tasks completed before are kept",
+                    stage,
+                    signal_label(STOP.signum),
+                    len(scores),
                 )
-                scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
         self.last_scores = scores
         return scores
 
@@ -268,10 +309,25 @@ class Evaluation(L.Callback):
         for key, value in self.evaluate(trainer, pl_module, "test").items():
             pl_module.log(key, value, sync_dist=False)
 
+    # Ctrl-C / SIGTERM during the test: installed in this (test) process after Lightning has set
+    # its SIGTERM handler, which would end the test between batches with no score at all.
+    def on_test_start(self, trainer, pl_module) -> None:
+        if self.test:
+            self._restore_handler()
+            self._handler_token = STOP.install(self.TEST_DOING)
+
+    def _restore_handler(self) -> None:
+        token, self._handler_token = self._handler_token, None
+        STOP.restore(token)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._restore_handler()
+
     def on_fit_start(self, trainer, pl_module) -> None:
         self._write_wandb_summary(trainer)
 
     def on_test_end(self, trainer, pl_module) -> None:
+        self._restore_handler()
         self._write_wandb_summary(trainer)
 
     def _write_wandb_summary(self, trainer) -> None:

@@ -6,7 +6,7 @@ file the run would read, in every split folder present (``val`` falls back to ``
 training), decoding each file once. It reports:
 
 - files per split and role (A/B sides, label/inst/img, domains), their image modes (RGB, L, P,
-  RGBA, I;16, ...) and the range of their sizes;
+  RGBA, I;16, ...), the range of their sizes and the folder they were read from;
 - **errors** (exit status 1), one line each, starting with the file: unreadable, truncated or
   corrupt files; missing or empty folders; list-file entries that do not exist; unmatched pairs
   (a file of one folder without its partner in the other: paired A/B folders, label/inst/img);
@@ -17,6 +17,12 @@ training), decoding each file once. It reports:
   CycleGAN's ResNet generator);
 - **warnings** (exit status stays 0): photos with transparency (RGBA, LA, PA: composited on white
   when read), 16-bit photos (scaled to 8 bit), grayscale photos read as RGB and the reverse.
+
+The folders are those the data module reads, found by the same rules: ``data.domains`` of a
+folder-per-domain tree (``data=afhq_cat2dog``: ``<root>/<split>/{cat,dog}/`` as the sides A and
+B; ``data=afhq``/``domains``: the given domains, or every folder of ``<root>/train``), list
+files or ``<split>A``/``<split>B`` folders of the unpaired layout, and ``data.direction=BtoA``,
+which reads the B folder as the input (with ``data.input_nc``).
 
 ``model=`` (default: the config's, ``cyclegan``) decides the size rule; the model is built from
 the config to read it (see :func:`imtrans.inference.size_multiple`). Exit status: 0 when no error
@@ -65,6 +71,10 @@ class Report:
     title: str = ""
     notes: list[str] = field(default_factory=list)
     groups: dict[tuple[str, str], Group] = field(default_factory=dict)
+    #: the folder each (split, role) was read from (for list files: the folder their entries
+    #: are relative to); shown relative to ``root`` in :meth:`format`.
+    folders: dict[tuple[str, str], Path] = field(default_factory=dict)
+    root: Path | None = None
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -78,13 +88,24 @@ class Report:
     def ok(self) -> bool:
         return not self.errors
 
+    def folder(self, split: str, role: str) -> str:
+        """The folder of (split, role), relative to ``root`` where it lies below it."""
+        folder = self.folders.get((split, role))
+        if folder is None:
+            return "-"
+        if self.root is not None and folder.is_relative_to(self.root):
+            return f"{folder.relative_to(self.root).as_posix()}/"
+        return f"{folder}/"
+
     def format(self) -> str:
         lines = [self.title, *(f"  {n}" for n in self.notes)]
         if self.groups:
-            lines.append(f"  {'split':<8}{'role':<10}{'files':>7}  {'modes':<22}sizes (WxH)")
+            lines.append(f"  {'split':<8}{'role':<10}{'files':>7}  {'modes':<22}{'sizes (WxH)':<22}folder")
             for (split, role), g in self.groups.items():
                 modes = ", ".join(f"{m} {n}" for m, n in sorted(g.modes.items()))
-                lines.append(f"  {split:<8}{role:<10}{g.files:>7}  {modes:<22}{g.sizes()}")
+                lines.append(
+                    f"  {split:<8}{role:<10}{g.files:>7}  {modes:<22}{g.sizes():<22}{self.folder(split, role)}"
+                )
         for e in self.errors:
             lines.append(f"ERROR   {e}")
         for w in self.warnings:
@@ -109,14 +130,21 @@ class Scanner:
         self.transform = SpatialTransform(dm.preprocess, dm.load_size, dm.crop_size, False, augment=False)
 
     # ------------------------------------------------------------------ files
-    def list_folder(self, folder: Path, split: str, role: str, required: bool = True) -> list[Path] | None:
-        """Image files of a folder (recursively); a missing or empty folder is an error when required."""
+    def list_folder(
+        self, folder: Path, split: str, role: str, required: bool = True, expected: str | None = None
+    ) -> list[Path] | None:
+        """Image files of a folder (recursively); a missing or empty folder is an error when required.
+
+        ``expected``: the layout sentence of the error (default: the data module's).
+        """
         from .io import list_images
 
         if not folder.is_dir():
             if required:
-                self.report.error(folder, "folder not found; " + self.dm.expected_layout)
+                self.report.folders[(split, role)] = folder
+                self.report.error(folder, "folder not found; " + (expected or self.dm.expected_layout))
             return None
+        self.report.folders[(split, role)] = folder
         try:
             return list_images(folder)
         except DataError as err:
@@ -251,6 +279,7 @@ class Scanner:
         except DataError as err:
             self.report.error(err)
             return self.report
+        self.report.root = root
         self.check_crop()
         if isinstance(self.dm, UnpairedDataModule):
             self.scan_unpaired(root)
@@ -264,20 +293,50 @@ class Scanner:
             self.report.notes.append(f"{type(self.dm).__name__}: no files to check")
         return self.report
 
+    def input_side(self, side: str) -> bool:
+        """Whether the files of side ``side`` (A or B, as on disk) are the model's input: A, or B
+        with ``data.direction=BtoA`` (the data module swaps the sides)."""
+        return (side == "A") != (getattr(self.dm, "direction", "AtoB") == "BtoA")
+
+    def side_nc(self, side: str) -> int:
+        """The channels side ``side`` is read with (``input_nc`` for the input side)."""
+        return self.dm.input_nc if self.input_side(side) else self.dm.output_nc
+
     def scan_unpaired(self, root: Path) -> None:
         from .layouts import _use_lists
 
+        if getattr(self.dm, "domain_folders", None) is not None:
+            self.scan_domain_pair(root, self.dm.domain_folders)
+            return
         exists = lambda s: (root / f"{s}A").is_dir() or (root / f"list_{s}A.txt").is_file()  # noqa: E731
         for name in self.folder_splits(exists):
             lists = _use_lists(self.dm.use_lists, root, name)
-            for side, nc in (("A", self.dm.input_nc), ("B", self.dm.output_nc)):
+            for side in "AB":
                 folder = root / f"{name}{side}"
                 if lists:
+                    self.report.folders[(name, side)] = folder
                     paths = self.read_list(root / f"list_{name}{side}.txt", folder)
                 else:
                     paths = self.list_folder(folder, name, side)
                 for path in paths or []:
-                    self.check_geometry(path, self.read(path, name, side, "photo", nc))
+                    self.check_geometry(path, self.read(path, name, side, "photo", self.side_nc(side)))
+
+    def scan_domain_pair(self, root: Path, domains: Sequence[str]) -> None:
+        """Two domain folders of a folder-per-domain tree read as sides A and B
+        (:func:`imtrans.data.layouts.find_domain_pair`); the roles are the domain names."""
+        from .layouts import DOMAINS_EXPECTED
+
+        sides = dict(zip("AB", domains))
+        inputs = [d for side, d in sides.items() if self.input_side(side)]
+        self.report.notes.append(
+            f"data.domains: {', '.join(f'{d} (side {side})' for side, d in sides.items())}, read from "
+            f"<root>/<split>/<domain>/; input: {inputs[0]}"
+        )
+        for name in self.folder_splits(lambda s: (root / s).is_dir()):
+            for side, domain in sides.items():
+                paths = self.list_folder(root / name / domain, name, domain, expected=DOMAINS_EXPECTED)
+                for path in paths or []:
+                    self.check_geometry(path, self.read(path, name, domain, "photo", self.side_nc(side)))
 
     def read_list(self, list_file: Path, base: Path) -> list[Path]:
         """Paths of a list file; each missing entry is an error line (naming the list file's line)."""
@@ -320,9 +379,9 @@ class Scanner:
             fa, fb = root / f"{name}A", root / f"{name}B"
             pa, pb = self.list_folder(fa, name, "A"), self.list_folder(fb, name, "B")
             sizes = {}
-            for paths, side, nc in ((pa, "A", self.dm.input_nc), (pb, "B", self.dm.output_nc)):
+            for paths, side in ((pa, "A"), (pb, "B")):
                 for path in paths or []:
-                    sizes[path] = self.read(path, name, side, "photo", nc)
+                    sizes[path] = self.read(path, name, side, "photo", self.side_nc(side))
             if pa and pb:
                 for a, b in self.match(pa, pb, fa, fb):
                     self.same_size(b, sizes[b], a, sizes[a])
@@ -361,11 +420,15 @@ class Scanner:
                 self.check_geometry(label, sizes[label])
 
     def scan_domains(self, root: Path) -> None:
+        given = getattr(self.dm, "_domains", None) is not None  # before .domains fills it in
         try:
-            domains = self.dm.domains
+            domains = self.dm.domains  # the data module's own: data.domains, or <root>/train's folders
         except DataError as err:
             self.report.error(err)
             return
+        self.report.notes.append(
+            f"domains: {', '.join(domains)} ({'data.domains' if given else 'every folder of <root>/train'})"
+        )
         for name in self.folder_splits(lambda s: (root / s).is_dir()):
             for domain in domains:
                 for path in self.list_folder(root / name / domain, name, domain) or []:

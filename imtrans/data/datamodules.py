@@ -473,6 +473,30 @@ class DomainsDataModule(_FolderDataModule):
         counts = {d: domains.count(d) for d in set(domains)}
         return [1.0 / counts[d] for d in domains]
 
+    def fixed_batch(self, n: int | None = None, split: str = "val") -> dict:
+        """``n`` (default ``num_fixed``) items of ``split`` taken round-robin over the domains
+        (the first image of each domain in index order, then the second of each, ...), collated:
+        ``{"image": N x C x H x W in [-1, 1], "domain": N int64, "path": N str}``.
+
+        A split lists its items domain by domain, so its first items (what the other layouts
+        return) would all be of the first domain, and a sample grid of them would show one
+        source domain and have no references of the others. For the same reason the
+        ``val_size`` cap (which keeps the first items) is not applied here. Deterministic:
+        evaluation transforms, no reference pairs.
+        """
+        n = self.num_fixed if n is None else n
+        if n < 1:
+            raise ValueError(f"fixed_batch: n must be at least 1, got {n}")
+        dataset = self.dataset(split, augment=False)
+        while isinstance(dataset, Subset):
+            dataset = dataset.dataset
+        by_domain: dict[int, list[int]] = {}
+        for index, (_, domain) in enumerate(dataset.items):
+            by_domain.setdefault(domain, []).append(index)
+        queues = [by_domain[d] for d in sorted(by_domain)]
+        order = [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
+        return default_collate([dataset[i] for i in order[:n]])
+
 
 class ShapesDataModule(TranslationDataModule):
     """The procedural shapes data set (:mod:`imtrans.data.shapes`); no files, no download.

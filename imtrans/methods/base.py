@@ -6,7 +6,9 @@ A method subclasses it and provides:
 - ``training_step(batch, batch_idx)``: the official update sequence, each update through
   ``self.optimize(name, loss_fn)``;
 - ``generate(x, direction, style)``: one translation of a batch (used by ``translate``);
-- ``generator_modules()``: the modules used at inference (EMA averages them, export saves them).
+- ``generator_modules()``: the modules used at inference (EMA averages them, export saves them);
+- ``inference_spec()``, where the base declaration does not fit: what inference takes and gives
+  (:mod:`imtrans.methods.spec`), which every tool reads.
 
 Everything else (optimizer and scheduler construction from config, the iteration counter,
 loss weighting and logging, validation/test metrics, the inference API) lives here, so a
@@ -30,9 +32,14 @@ from torch import nn
 
 from imtrans.errors import ConfigError
 from imtrans.losses import weighted_sum
+from imtrans.methods.spec import (
+    DIRECTIONS,
+    InferenceSpec,
+    Task,
+    directional_tasks,
+    generator_size_multiple,
+)
 from imtrans.precision import PerUpdateScalerPrecision, use_imtrans_precision
-
-DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
 
 
 def _rng_devices() -> list[int]:
@@ -180,6 +187,8 @@ class TranslationModule(L.LightningModule):
         #: set by a callback that ends the run before the next batch (``IterationLimit``)
         self.skip_batches = False
         self._finished = False  # finish_training has run
+        #: the training data's domain names (``setup``), kept in checkpoints (``domain_names``)
+        self._domain_names: list[str] | None = None
 
     # ------------------------------------------------------------------ to implement
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
@@ -475,6 +484,48 @@ class TranslationModule(L.LightningModule):
             for name, module in live.items():
                 setattr(self, name, module)
 
+    # ------------------------------------------------------------------ inference contract
+    def inference_spec(self) -> InferenceSpec:
+        """What inference takes and gives (:mod:`imtrans.methods.spec`): every tool reads this.
+
+        The base declaration: one task per direction of ``self.directions`` (channels from the
+        stored data config), ``input_kind``, ``num_samples`` meaningful when ``is_multimodal``,
+        sides a multiple of 2**(the generators' stride-2 down-samplings). A method whose
+        inference takes more (a style code, references, target domains, attention maps, a fixed
+        size) returns this with those fields replaced."""
+        data = (self.imtrans_config or {}).get("data") or {}
+        nc = {"A": int(data.get("input_nc", 3) or 3), "B": int(data.get("output_nc", 3) or 3)}
+        return InferenceSpec(
+            tasks=directional_tasks(self.directions, nc),
+            input_kind=self.input_kind,
+            samples=bool(self.is_multimodal),
+            size_multiple=generator_size_multiple(self.generator_modules()),
+        )
+
+    def sample_style(self, n: int, task: Task) -> torch.Tensor:
+        """``n`` random codes for ``translate(style=...)`` of ``task`` (the spec's ``style``),
+        drawn from N(0, I) with torch's global generator, on the module's device."""
+        style = self.inference_spec().style
+        if style is None or style.per_pixel:
+            raise ValueError(f"{type(self).__name__} takes no style vector")
+        return torch.randn(n, style.dim, device=self.device)
+
+    def encode_reference(self, images: torch.Tensor, task: Task) -> torch.Tensor:
+        """Codes (N x style dim) of ``images`` of ``task``'s target domain, in the space of
+        ``translate(style=...)``; methods whose spec says ``Style(encodable=True)`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not encode references into style codes")
+
+    def domain_names(self, n: int) -> tuple[str, ...]:
+        """Names of the ``n`` domains of a multi-domain model, in index order: the training data's
+        folder names (kept in the checkpoint), else ``data.domains`` of the stored config, else
+        ``0 .. n-1``."""
+        names = self._domain_names
+        if not names or len(names) != n:
+            names = ((self.imtrans_config or {}).get("data") or {}).get("domains") or []
+        if not names or len(names) != n:
+            names = [str(i) for i in range(n)]
+        return tuple(str(x) for x in names)
+
     # ------------------------------------------------------------------ inference
     @contextlib.contextmanager
     def inference_mode(self):
@@ -625,7 +676,18 @@ class TranslationModule(L.LightningModule):
         resumed weights, as it should. Everything but the weights starts afresh: iteration 0,
         new optimizers and schedulers, and EMA copies (when enabled) start from the loaded
         generators. Buffers that are weights (pix2pixHD's clusters) are loaded with them.
+
+        Also records the data's domain names (``domain_names``), which checkpoints keep so that
+        the tools name a multi-domain model's targets as its data folders did.
         """
+        dm = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is not None and self._domain_names is None:
+            try:
+                names = getattr(dm, "domains", None)
+            except (OSError, ValueError):  # a data root that is not there: the data module says so later
+                names = None
+            if names:
+                self._domain_names = [str(n) for n in names]
         if stage != "fit" or not self.init_from or self._initialised_from == self.init_from:
             return
         self.load_weights_from(self.init_from)
@@ -695,9 +757,12 @@ class TranslationModule(L.LightningModule):
             checkpoint["imtrans_config"] = self.imtrans_config
         checkpoint["imtrans_ranks"] = self._gather_ranks(self.rank_state())
         checkpoint["imtrans_schedule"] = {"skipped": sorted(self._skipped), "epochs": self._epochs_scheduled}
+        if self._domain_names:
+            checkpoint["imtrans_domains"] = list(self._domain_names)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.imtrans_config = checkpoint.get("imtrans_config", self.imtrans_config)
+        self._domain_names = checkpoint.get("imtrans_domains", self._domain_names)
         ranks = checkpoint.get("imtrans_ranks")
         if ranks:
             # A resume with another number of processes cannot continue exactly; each rank

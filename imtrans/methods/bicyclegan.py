@@ -20,6 +20,7 @@ with gain 0.02.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,7 @@ from torch.func import functional_call
 from imtrans.errors import ConfigError
 from imtrans.losses import GANLoss
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Style, Task
 from imtrans.nets import init_weights
 
 
@@ -91,6 +93,16 @@ class BicycleGAN(TranslationModule):
 
     def generate(self, x, direction, style=None):
         return self.G(x, self.sample_z(x.shape[0]) if style is None else style.to(x))
+
+    def inference_spec(self) -> InferenceSpec:
+        """a2b; N(0, I) latent codes (nz); reference images of B encoded by E (its mean). E pools
+        with a fixed window: references must have the training size (the tools resize them)."""
+        return replace(
+            super().inference_spec(), samples=True, style=Style(self.nz, encodable=True), reference=True
+        )
+
+    def encode_reference(self, images: torch.Tensor, task: Task) -> torch.Tensor:
+        return self.encode(images.to(self.device))
 
     def encode(self, b: torch.Tensor) -> torch.Tensor:
         """The code of image(s) b (N x output_nc x H x W): the encoder's mean (no sampling)."""

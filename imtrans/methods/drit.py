@@ -61,6 +61,7 @@ through ``content_dis_fit`` (exact at 209-240 px).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -69,6 +70,7 @@ from torch import nn
 from torch.func import functional_call
 
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import DIRECTIONS, InferenceSpec, Style, Task, stride2_convs
 from imtrans.nets.drit import (
     AttrEncoder,
     AttrEncoderConcat,
@@ -450,8 +452,21 @@ class DRIT(DritUpdates):
         out = (self.enc_a.forward_a if domain.upper() == "A" else self.enc_a.forward_b)(images)
         return out[0] if self.enc_a.stochastic else out
 
-    def encode_reference(self, images: torch.Tensor, direction: str) -> torch.Tensor:
-        return self.encode_style(images, "B" if direction == "a2b" else "A")
+    def inference_spec(self) -> InferenceSpec:
+        """Both directions; N(0, I) attribute codes (nz), reference images of the target domain
+        encoded into them."""
+        return replace(
+            super().inference_spec(),
+            samples=True,
+            style=Style(self.nz, encodable=True),
+            reference=True,
+            # the content path down-samples (one domain branch) and the generator up-samples
+            # back; the attribute encoder pools adaptively, so it sets no multiple
+            size_multiple=2 ** stride2_convs(self.enc_c.conv_a),
+        )
+
+    def encode_reference(self, images: torch.Tensor, task: Task) -> torch.Tensor:
+        return self.encode_style(images, task.target)
 
     def generate(self, x, direction, style=None):
         if direction == "a2b":
@@ -471,5 +486,5 @@ class DRIT(DritUpdates):
         if reference is not None:
             self.check_direction(direction)
             with self.inference_mode():
-                style = self.encode_reference(reference, direction)
+                style = self.encode_style(reference, DIRECTIONS[direction][1])
         return super().translate(x, direction, style=style, num_samples=num_samples)

@@ -30,11 +30,14 @@ Inference: ``translate(x, target_domain=k, style=None, reference=None, num_sampl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
 from imtrans.methods.drit import DritUpdates, bce, gan_bce, kl_sum, l1, l2_mean
+from imtrans.methods.spec import InferenceSpec, Style, Task, domain_tasks, stride2_convs
 from imtrans.nets.drit import (
     ContentDis,
     MultiAttrEncoder,
@@ -75,7 +78,7 @@ class DRITMulti(DritUpdates):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_domains, self.nz = int(num_domains), int(nz)
+        self.num_domains, self.nz, self.input_nc = int(num_domains), int(nz), int(input_nc)
         self.enc_c = drit_init(MultiContentEncoder(input_nc, dim))
         self.enc_a = drit_init(MultiAttrEncoder(input_nc, nz, num_domains, dim, concat))
         self.gen = drit_init(MultiGenerator(input_nc, nz, num_domains, dim, concat, mlp_dim))
@@ -199,6 +202,25 @@ class DRITMulti(DritUpdates):
         }
 
     # ------------------------------------------------------------------ inference
+    def inference_spec(self) -> InferenceSpec:
+        """One task per target domain (named as the training data's folders); N(0, I) attribute
+        codes (nz) and reference images of the target domain encoded into them."""
+        names = self.domain_names(self.num_domains)
+        return replace(
+            super().inference_spec(),
+            tasks=domain_tasks(names, self.input_nc),
+            domains=names,
+            samples=True,
+            style=Style(self.nz, encodable=True),
+            reference=True,
+            # the content path down-samples and the generator up-samples back; the attribute
+            # encoder pools adaptively, so it sets no multiple
+            size_multiple=2 ** stride2_convs(self.enc_c),
+        )
+
+    def encode_reference(self, images: torch.Tensor, task: Task) -> torch.Tensor:
+        return self.encode_style(images, task.call["target_domain"])
+
     def encode_style(self, images: torch.Tensor, domain) -> torch.Tensor:
         """Attribute codes (the encoder's mean) of images of domain index ``domain``."""
         images = images.to(self.device)
@@ -243,14 +265,13 @@ class DRITMulti(DritUpdates):
         return outs[0] if num_samples == 1 else torch.stack(outs, 1)
 
     def sample_grid(self, batch: dict, num_samples: int = 1) -> torch.Tensor:
-        """Sample-grid hook: one row per fixed input, the input then ``num_samples``
-        translations into each domain. uint8 3 x H x W."""
-        from imtrans.callbacks.images import make_grid
+        """The training sample grid of ``batch`` (``{"image": N x C x H x W in [-1, 1],
+        "domain": N}``) as uint8 3 x H' x W', titled: kept for callers of the former hook; the
+        grid itself is the generic one the ``SampleGrid`` callback draws from the spec
+        (:func:`imtrans.callbacks.images.translation_grid`)."""
+        from imtrans.callbacks.images import translation_grid
 
-        x = batch["image"].to(self.device)
-        outs = [self.translate(x, target_domain=d, num_samples=num_samples) for d in range(self.num_domains)]
-        outs = [o[:, None] if num_samples == 1 else o for o in outs]
-        return make_grid([[x[i], *[s for o in outs for s in o[i]]] for i in range(x.shape[0])])
+        return translation_grid(self, batch, num_samples)
 
     def _evaluate(self, batch, stage):
         """No paired targets in folder-per-domain data; FID/KID come from the callbacks."""

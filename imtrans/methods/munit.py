@@ -43,6 +43,7 @@ which saves work and changes no result.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -50,6 +51,7 @@ from torch import nn
 
 from imtrans.losses import GANLoss
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Style, Task
 from imtrans.nets import init_weights
 
 
@@ -254,6 +256,19 @@ class MUNIT(TwoDomainAutoEncoderGAN):
     def _gens(self, direction: str):
         """(source generator, target generator) of a direction."""
         return (self.gen_a, self.gen_b) if direction == "a2b" else (self.gen_b, self.gen_a)
+
+    def inference_spec(self) -> InferenceSpec:
+        """Both directions; N(0, I) style codes (style_dim), reference images of the target
+        domain encoded into that space."""
+        return replace(
+            super().inference_spec(),
+            samples=True,
+            style=Style(self.style_dim, encodable=True),
+            reference=True,
+        )
+
+    def encode_reference(self, images: torch.Tensor, task: Task) -> torch.Tensor:
+        return self.encode_style(images, task.target)
 
     def encode_style(self, images: torch.Tensor, domain: str) -> torch.Tensor:
         """Style codes N x style_dim of images of ``domain`` (``A`` or ``B``)."""

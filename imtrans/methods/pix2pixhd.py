@@ -36,6 +36,7 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from imtrans.losses import GANLoss, feature_matching_loss
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Style, directional_tasks
 from imtrans.nets.pix2pixhd import GlobalGenerator, LocalEnhancer, instance_edges
 
 log = logging.getLogger("imtrans")
@@ -215,6 +217,22 @@ class Pix2PixHD(TranslationModule):
     @property
     def is_multimodal(self) -> bool:  # type: ignore[override]
         return self.use_features
+
+    def inference_spec(self) -> InferenceSpec:
+        """Label maps (ids 0 .. label_nc - 1, one channel) to photos, a2b; instance maps when the
+        model uses them. With instance features: ``num_samples`` draws a cluster centre per
+        instance, ``reference=photo`` encodes its instances' features, and ``style`` is the
+        N x feat_num x H x W feature map itself."""
+        features = bool(self.use_features)
+        return replace(
+            super().inference_spec(),
+            tasks=directional_tasks(("a2b",), {"A": 1, "B": self.output_nc}),
+            label_nc=self.label_nc,
+            instance_maps=bool(self.use_instance),
+            samples=features,
+            reference=features,
+            style=Style(self.feat_num, per_pixel=True) if features else None,
+        )
 
     @staticmethod
     def _init(net: nn.Module, gain: float) -> None:

@@ -43,12 +43,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Style, domain_tasks
 
 
 def adv_loss(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -305,6 +307,24 @@ class StarGANv2(TranslationModule):
         )
 
     # ------------------------------------------------------------------ inference
+    def inference_spec(self) -> InferenceSpec:
+        """One task per target domain (named as the training data's folders); latent codes z
+        (latent_dim, N(0, I), mapped by F) or reference images of the target domain (E's style,
+        not in z's space). Sides: multiples of 2**(the encoder's down-samplings); with the FAN
+        masks, only the training size (the masks are placed at the square sizes of training)."""
+        names = self.domain_names(self.num_domains)
+        levels = sum(1 for block in self.generator.encode if block.downsample)
+        return replace(
+            super().inference_spec(),
+            tasks=domain_tasks(names),
+            domains=names,
+            samples=True,
+            style=Style(self.latent_dim),
+            reference=True,
+            size_multiple=2**levels,
+            fixed_size=self.generator.img_size if self.fan is not None else None,
+        )
+
     def style_codes(self, n: int, target_domain, style=None, reference=None, device=None) -> torch.Tensor:
         """Style vectors N x style_dim for domain ``target_domain``: E(reference) when given, else
         F(style) with ``style`` the latent z (N or 1 x latent_dim; drawn from N(0, I) when None)."""
@@ -338,40 +358,6 @@ class StarGANv2(TranslationModule):
         with self.inference_mode():
             outs = [self.generate(x, target_domain, style, reference) for _ in range(num_samples)]
         return outs[0] if num_samples == 1 else torch.stack(outs, 1)
-
-    def sample_grid(self, batch: dict, num_samples: int = 1) -> torch.Tensor:
-        """Sample-grid hook: the latent-guided block (``latent_rows``) above the reference-guided
-        block (``reference_rows``), in one uint8 3 x H x W grid."""
-        from imtrans.callbacks.images import make_grid
-
-        return make_grid(self.latent_rows(batch, num_samples) + self.reference_rows(batch))
-
-    def latent_rows(self, batch: dict, num_samples: int = 1) -> list[list[torch.Tensor]]:
-        """One row per fixed input: the input, then ``num_samples`` latent-guided translations into
-        each domain (the same latents for every input and every grid, so grids show progress)."""
-        x = batch["image"].to(self.device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            z = torch.randn(num_samples, self.latent_dim)
-        rows = [[x[i]] for i in range(x.shape[0])]
-        for d in range(self.num_domains):
-            for k in range(num_samples):
-                out = self.translate(x, target_domain=d, style=z[k : k + 1])
-                for i in range(x.shape[0]):
-                    rows[i].append(out[i])
-        return rows
-
-    def reference_rows(self, batch: dict) -> list[list[torch.Tensor]]:
-        """The official reference grid: a row of the references (the fixed images themselves,
-        after a white corner), then one row per input: the input and its translations guided by
-        each reference, into the reference's domain."""
-        x = batch["image"].to(self.device)
-        y = self.domains(batch["domain"], x.shape[0], x.device)
-        rows = [[torch.ones_like(x[0]), *x]]
-        for i in range(x.shape[0]):
-            out = self.translate(x[i : i + 1].expand_as(x), target_domain=y, reference=x)
-            rows.append([x[i], *out])
-        return rows
 
     def _evaluate(self, batch, stage):
         """No paired targets in folder-per-domain data; FID/LPIPS come from the callbacks."""

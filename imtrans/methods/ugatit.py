@@ -30,6 +30,7 @@ for the D and the G step. None of these is reproduced here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,7 @@ from torch import nn
 
 from imtrans.losses import GANLoss
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec
 from imtrans.nets.ugatit import clamp_rho
 
 #: (discriminator, domain it judges)
@@ -82,6 +84,15 @@ class UGATIT(TranslationModule):
 
     def generate(self, x, direction, style=None):
         return (self.genA2B if direction == "a2b" else self.genB2A)(x)[0]
+
+    def inference_spec(self) -> InferenceSpec:
+        """Both directions, deterministic; three attention maps; the full generator
+        (``light=false``) takes only its training size (its MLP reads the flattened feature map)."""
+        return replace(
+            super().inference_spec(),
+            attention=("G", "D_global", "D_local"),
+            fixed_size=self.genA2B.fixed_size,
+        )
 
     def attention_maps(self, x, direction):
         """The generator's CAM heatmap over the input (``G``) and the target domain's global and

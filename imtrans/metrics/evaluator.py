@@ -21,7 +21,7 @@ protocol's inputs of one direction and returns every score that applies:
 FID and KID use the protocol's feature network (``fid_features``): torch-fidelity's Inception
 by default, torchvision's ImageNet Inception-v3 for ``stargan_v2``.
 
-Multi-domain methods (a ``num_domains`` attribute, folder-per-domain data) are scored by
+Multi-domain methods (``domains`` in their ``inference_spec()``, folder-per-domain data) are scored by
 :meth:`Evaluator.evaluate_domains`: one task per (source, target) pair of domains and guidance
 mode, keys ``<mode>/<source>2<target>/<score>`` and the means over the tasks
 ``<mode>/mean/<score>`` (:func:`evaluate_domain_tasks` runs it for a module).
@@ -32,6 +32,21 @@ translated on rank ``b % world_size``. Every score is a torchmetrics state synce
 order. Style codes are drawn per (input, sample) and the generator's own noise per block, both
 from the protocol seed, so one process and many translate the same images and give the same
 numbers.
+
+Only the work of the scores that apply is done. A score is skipped when its network's weights
+are missing (the one-line notice), switched off, or without data (no target image, no
+reference); each direction or task then draws only the samples per input that the remaining
+scores read (FID's first ``fid_samples_per_input``, LPIPS's pairs, the shapes scores), and one
+that has no score left translates nothing and reports nothing. A method's first k samples of an
+input do not depend on how many are drawn (samples are drawn one after another, or from seeds
+per (input, sample)), so a score is the same number whichever other scores are computed.
+
+Progress: an evaluation still running after ``progress_delay`` seconds shows a tqdm bar on
+stderr (rank 0; ``progress=False`` or ``TQDM_DISABLE=1`` switch it off) naming the direction or
+task, the scores and how many inputs and samples. ``should_stop`` (e.g. a Ctrl-C or SIGTERM,
+see :data:`imtrans.callbacks.checkpoint.STOP`) is polled between blocks of inputs, all ranks
+agreeing: the evaluation then ends with :class:`EvaluationStopped`, which carries the scores of
+the directions / tasks completed before.
 """
 
 from __future__ import annotations
@@ -47,6 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset, default_collate
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from tqdm import tqdm
 
 from imtrans.metrics import shapes as shapes_scores
 from imtrans.metrics.core import FeatureBank, Mean64, fid_from_features, kid_from_features
@@ -92,6 +108,32 @@ def rank_blocks(n: int, block: int, rank: int = 0, world: int = 1) -> list[range
     return [range(s, min(s + block, n)) for b, s in enumerate(range(0, n, block)) if b % world == rank]
 
 
+class EvaluationStopped(Exception):
+    """An evaluation ended early because ``should_stop`` asked it to (Ctrl-C, SIGTERM).
+
+    ``scores`` holds what was complete by then: the tasks of :meth:`Evaluator.evaluate_domains`
+    finished before the stop (never a score over part of a task's inputs, which would be another
+    number than the protocol's); empty from :meth:`Evaluator.evaluate_direction`.
+    """
+
+    def __init__(self, scores: Mapping[str, float] | None = None):
+        super().__init__("evaluation stopped")
+        self.scores = dict(scores or {})
+
+
+def samples_needed(
+    *, fid: int = 0, pairs: Sequence[tuple[int, int]] = (), single: bool = False, all_of: int = 0
+) -> int:
+    """Samples per input that the scores to compute read: ``fid`` (FID/KID's first samples), the
+    LPIPS ``pairs`` (up to their largest index), ``single`` (scores of the first sample: paired,
+    content / outline IoU), ``all_of`` (scores of every sample: the shapes style spread). 0: no
+    score to compute, nothing to translate."""
+    need = max(fid, all_of, 1 if single else 0)
+    if pairs:
+        need = max(need, max(max(p) for p in pairs) + 1)
+    return need
+
+
 def domain_length(dataset: Dataset, key: str) -> int:
     """Distinct images of domain ``key`` ("A" or "B") in ``dataset``.
 
@@ -107,12 +149,14 @@ def domain_length(dataset: Dataset, key: str) -> int:
 def module_sampler(module, direction: str, seed: int = 0) -> Sampler:
     """A :data:`Sampler` over ``module.translate`` (a :class:`~imtrans.methods.base.TranslationModule`).
 
-    Multimodal methods that expose ``style_dim`` get explicit N(0, I) codes, one per (input,
+    Methods that declare a style vector (``inference_spec().style``) get explicit N(0, I) codes, one per (input,
     sample), from ``seed_of(seed, direction, input index, sample)``; the rest draw their own
     codes / noise from the global generator, seeded per block of inputs. Either way the
     training process's random state is left untouched.
     """
     d = DIRECTION_IDS.get(direction, 9)
+    style = module.inference_spec().style if module.is_multimodal else None
+    style_dim = style.dim if style is not None and not style.per_pixel else None
 
     def sample(x: torch.Tensor, index: torch.Tensor, num_samples: int) -> torch.Tensor:
         device = module.device
@@ -121,10 +165,9 @@ def module_sampler(module, direction: str, seed: int = 0) -> Sampler:
             if device.type == "cuda"
             else []
         )
-        style_dim = getattr(module, "style_dim", None) if module.is_multimodal else None
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed_of(seed, d, int(index[0]), 1_000_003))
-            if isinstance(style_dim, int) and style_dim > 0:
+            if style_dim:
                 outs = []
                 for k in range(num_samples):
                     codes = torch.stack(
@@ -180,11 +223,13 @@ def module_domain_sampler(module, seed: int = 0) -> DomainSampler:
 def module_domain_names(module, datamodule, dataset: Dataset) -> list[str] | None:
     """The domain names of a multi-domain ``module`` on folder-per-domain data, else None.
 
-    Multi-domain: the module has ``num_domains`` (>= 2) and the items carry a ``domain`` index;
-    the names are the data module's ``domains`` (which must be as many).
+    Multi-domain: the module declares ``domains`` (``inference_spec()``, two or more) and the
+    items carry a ``domain`` index; the names are the data module's ``domains`` (which must be as
+    many).
     """
-    n = getattr(module, "num_domains", None)
-    if not isinstance(n, int) or n < 2 or len(dataset) == 0 or "domain" not in dataset[0]:
+    declared = module.inference_spec().domains
+    n = len(declared) if declared is not None else 0
+    if n < 2 or len(dataset) == 0 or "domain" not in dataset[0]:
         return None
     names = [str(d) for d in (getattr(datamodule, "domains", None) or [])]
     if len(names) != n:
@@ -195,13 +240,8 @@ def module_domain_names(module, datamodule, dataset: Dataset) -> list[str] | Non
 
 
 def supports_reference(module) -> bool:
-    """Whether ``module.translate`` takes ``reference=`` images (reference-guided mode)."""
-    import inspect
-
-    try:
-        return "reference" in inspect.signature(module.translate).parameters
-    except (TypeError, ValueError):
-        return False
+    """Whether the module declares reference-guided translation (``inference_spec().reference``)."""
+    return bool(module.inference_spec().reference)
 
 
 def domain_positions(dataset: Dataset, num_domains: int) -> list[list[int]]:
@@ -311,6 +351,10 @@ class Evaluator:
         batch_size: inputs translated and measured at once (the block size).
         fid, kid, lpips, paired, shapes: switch metric families off.
         notify: receives the one-line notices (default: stderr).
+        progress: show a progress bar (stderr, rank 0) for evaluations longer than
+            ``progress_delay`` seconds.
+        should_stop: polled between blocks of inputs (every rank agrees on it); True ends the
+            evaluation with :class:`EvaluationStopped`. None: never stops (no collective).
     """
 
     def __init__(
@@ -327,6 +371,9 @@ class Evaluator:
         shapes: bool = True,
         device: str | torch.device = "cpu",
         notify: Callable[[str], None] | None = _stderr,
+        progress: bool = True,
+        progress_delay: float = 5.0,
+        should_stop: Callable[[], bool] | None = None,
     ):
         self.protocol = protocol
         self.weights_dir = weights_dir
@@ -336,6 +383,9 @@ class Evaluator:
         self.device = torch.device(device)
         self.notify = notify
         self.notices: list[str] = []
+        self.progress = progress
+        self.progress_delay = progress_delay
+        self.should_stop = should_stop
         self.paths: dict[str, Path | None] = {}
         self.available: dict[str, bool] = {}
         self._nets: dict[str, torch.nn.Module] = {}
@@ -408,6 +458,51 @@ class Evaluator:
     @property
     def lpips(self) -> AlexLPIPS | None:
         return self._net("alexnet") if self.want["lpips"] else None
+
+    # ------------------------------------------------------------------ progress and stops
+    def progress_bar(self, total: int, desc: str, unit: str = "input") -> tqdm:
+        """A bar over ``total`` inputs (all ranks' together), on stderr; shown only on rank 0,
+        with ``progress``, once ``progress_delay`` seconds have passed (quick evaluations, the
+        tests', print nothing)."""
+        rank, _ = dist_info()
+        settings = dict(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+        settings["disable"] = not self.progress or rank != 0
+        try:
+            return tqdm(delay=self.progress_delay, **settings)
+        except (TypeError, KeyError):  # tqdm < 4.61 (Lightning accepts 4.57) has no delay: TqdmKeyError
+            return tqdm(**settings)
+
+    def stop_agreed(self) -> bool:
+        """Whether to stop now: ``should_stop`` on any rank (a signal may reach one rank
+        first, or only one). A collective when distributed: call on every rank at the same
+        point, which :meth:`blocks` does."""
+        if self.should_stop is None:
+            return False
+        stop = bool(self.should_stop())
+        _, world = dist_info()
+        if world > 1:
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def blocks(self, n: int, bar: tqdm | None = None) -> Iterator[range]:
+        """This rank's blocks of ``range(n)`` (as :func:`rank_blocks`), round by round: a round is
+        one block per rank, and before each every rank checks :meth:`stop_agreed` (every rank
+        runs as many rounds, so the checks pair up); a stop raises :class:`EvaluationStopped`.
+        ``bar`` advances by the round's inputs of all ranks."""
+        rank, world = dist_info()
+        step = max(1, self.batch_size)
+        starts = list(range(0, n, step))
+        for first in range(0, len(starts), world):
+            if self.stop_agreed():
+                raise EvaluationStopped()
+            mine = first + rank
+            if mine < len(starts):
+                yield range(starts[mine], min(starts[mine] + step, n))
+            if bar is not None:
+                last = min(first + world, len(starts)) - 1
+                bar.update(min(starts[last] + step, n) - starts[first])
 
     # ------------------------------------------------------------------ image preparation
     def quantize(self, images: torch.Tensor) -> torch.Tensor:
@@ -483,10 +578,10 @@ class Evaluator:
         """FID features of ``count`` images, ``load(indices) -> N x C x H x W``, in global order:
         each rank takes its blocks, the bank gathers them; kept under ``cache_key``."""
         if cache_key not in self._reference:
-            rank, world = dist_info()
             bank = FeatureBank(self.inception.num_features).to(self.device)
-            for block in rank_blocks(count, self.batch_size, rank, world):
-                bank.update(self.features(self.quantize(load(block))), torch.as_tensor(list(block)))
+            with self.progress_bar(count, f"FID reference features ({count} images)", "image") as bar:
+                for block in self.blocks(count, bar):
+                    bank.update(self.features(self.quantize(load(block))), torch.as_tensor(list(block)))
             self._reference[cache_key] = bank.compute().cpu()
         return self._reference[cache_key]
 
@@ -503,6 +598,7 @@ class Evaluator:
         multimodal: bool = False,
         paired: bool = False,
         make_input: Callable[[list[dict]], Any] | None = None,
+        label: str | None = None,
     ) -> dict[str, float]:
         """Translate the protocol's inputs (domain ``src`` of ``inputs``) and score them.
 
@@ -510,6 +606,9 @@ class Evaluator:
         ``paired``: ``inputs`` items hold the aligned target under ``tgt``.
         ``make_input``: a block of items -> the sampler's input (default: their ``src``
         images stacked; :func:`module_inputs` for inputs that are not images).
+        ``label``: the progress bar's title (default ``<src>2<tgt>``).
+        Only the samples the applicable scores read are drawn; with no score applicable
+        nothing is translated and the result is empty.
         Must be called on every rank with the same arguments.
         """
         proto = self.protocol
@@ -528,6 +627,16 @@ class Evaluator:
         use_paired = self.want["paired"] and paired and tgt in probe
         shapes_a2b = self.want["shapes"] and f"{src}_mask" in probe and src == "A"
         shapes_b2a = self.want["shapes"] and f"{src}_layout" in probe and src == "B"
+        # the samples per input the applicable scores read: the first `draw` of the protocol's
+        # `samples` (the rest would be translated for nothing, e.g. LPIPS's when it is skipped)
+        draw = samples_needed(
+            fid=fid_k if use_fid else 0,
+            pairs=pairs if use_div else (),
+            single=use_paired or shapes_a2b or shapes_b2a,
+            all_of=samples if shapes_a2b and samples >= 2 else 0,
+        )
+        if draw == 0:  # every score skipped (missing weights, switched off): translate nothing
+            return {}
 
         m: dict[str, torch.nn.Module] = {}  # every rank builds (and computes) the same ones, in order
         if use_fid:
@@ -547,49 +656,53 @@ class Evaluator:
         for metric in m.values():
             metric.to(self.device)
 
-        rank, world = dist_info()
-        for block in rank_blocks(n_in, self.batch_size, rank, world):
-            items = [inputs[i] for i in block]
-            index = torch.as_tensor(list(block))
-            x = make_input(items) if make_input is not None else torch.stack([it[src] for it in items])
-            out = sampler(x, index, samples).detach().float()  # N x S x C x H x W
-            n = out.shape[0]
-            if use_fid or use_div or use_paired:
-                q = self.quantize(out.flatten(0, 1)).unflatten(0, (n, samples))
-            if use_fid:
-                feats = self.features(q[:, :fid_k].flatten(0, 1))
-                fid_index = (index[:, None] * fid_k + torch.arange(fid_k)).flatten()
-                m["fake"].update(feats, fid_index)
-            if use_div:
-                p, r = zip(*pairs)
-                li = self.lpips_images(out.flatten(0, 1), q.flatten(0, 1)).unflatten(0, (n, samples))
-                m["lpips_div"].update(
-                    self.lpips_pairs(li[:, list(p)].flatten(0, 1), li[:, list(r)].flatten(0, 1))
-                )
-            if use_paired:
-                target = self.quantize(torch.stack([it[tgt] for it in items]))
-                pred01, tgt01 = q[:, 0].float() / 255, target.to(q.device).float() / 255
-                m["psnr_8bit"].update(
-                    peak_signal_noise_ratio(pred01, tgt01, data_range=1.0, reduction="none", dim=(1, 2, 3))
-                )
-                m["ssim"].update(
-                    structural_similarity_index_measure(pred01, tgt01, data_range=1.0, reduction="none")
-                )
-                if "lpips_gt" in m:
-                    m["lpips_gt"].update(self.lpips_pairs(q[:, 0], target))
-            if shapes_a2b or shapes_b2a:
-                native = to_uint8(rgb(out.flatten(0, 1))).unflatten(0, (n, samples))
-            if shapes_a2b:
-                masks = torch.stack([it[f"{src}_mask"] for it in items])
-                m["content_iou"].update(shapes_scores.content_iou(native[:, 0], masks))
-                if samples >= 2:
-                    fg, bg = shapes_scores.style_spread(native, masks)
-                    m["style_div_fg"].update(fg)
-                    m["style_div_bg"].update(bg)
-            if shapes_b2a:
-                layouts = torch.stack([it[f"{src}_layout"] for it in items])
-                outlines = shapes_scores.outline_masks(layouts, native.shape[-1])
-                m["outline_iou"].update(shapes_scores.outline_iou(native[:, 0], outlines))
+        names = [k for k in m if k != "fake"] + (["fid", "kid"] if use_fid else [])
+        desc = f"{label or f'{src}2{tgt}'}: {', '.join(names)} ({n_in} inputs x {draw} samples)"
+        with self.progress_bar(n_in, desc) as bar:
+            for block in self.blocks(n_in, bar):
+                items = [inputs[i] for i in block]
+                index = torch.as_tensor(list(block))
+                x = make_input(items) if make_input is not None else torch.stack([it[src] for it in items])
+                out = sampler(x, index, draw).detach().float()  # N x draw x C x H x W
+                n = out.shape[0]
+                if use_fid or use_div or use_paired:
+                    q = self.quantize(out.flatten(0, 1)).unflatten(0, (n, draw))
+                if use_fid:
+                    feats = self.features(q[:, :fid_k].flatten(0, 1))
+                    fid_index = (index[:, None] * fid_k + torch.arange(fid_k)).flatten()
+                    m["fake"].update(feats, fid_index)
+                if use_div:
+                    p, r = zip(*pairs)
+                    li = self.lpips_images(out.flatten(0, 1), q.flatten(0, 1)).unflatten(0, (n, draw))
+                    m["lpips_div"].update(
+                        self.lpips_pairs(li[:, list(p)].flatten(0, 1), li[:, list(r)].flatten(0, 1))
+                    )
+                if use_paired:
+                    target = self.quantize(torch.stack([it[tgt] for it in items]))
+                    pred01, tgt01 = q[:, 0].float() / 255, target.to(q.device).float() / 255
+                    m["psnr_8bit"].update(
+                        peak_signal_noise_ratio(
+                            pred01, tgt01, data_range=1.0, reduction="none", dim=(1, 2, 3)
+                        )
+                    )
+                    m["ssim"].update(
+                        structural_similarity_index_measure(pred01, tgt01, data_range=1.0, reduction="none")
+                    )
+                    if "lpips_gt" in m:
+                        m["lpips_gt"].update(self.lpips_pairs(q[:, 0], target))
+                if shapes_a2b or shapes_b2a:
+                    native = to_uint8(rgb(out.flatten(0, 1))).unflatten(0, (n, draw))
+                if shapes_a2b:
+                    masks = torch.stack([it[f"{src}_mask"] for it in items])
+                    m["content_iou"].update(shapes_scores.content_iou(native[:, 0], masks))
+                    if samples >= 2:
+                        fg, bg = shapes_scores.style_spread(native, masks)
+                        m["style_div_fg"].update(fg)
+                        m["style_div_bg"].update(bg)
+                if shapes_b2a:
+                    layouts = torch.stack([it[f"{src}_layout"] for it in items])
+                    outlines = shapes_scores.outline_masks(layouts, native.shape[-1])
+                    m["outline_iou"].update(shapes_scores.outline_iou(native[:, 0], outlines))
 
         scores: dict[str, float] = {}
         if use_fid:
@@ -644,6 +757,7 @@ class Evaluator:
         reference_cache_key: Any = None,
         multimodal: bool = True,
         modes: Sequence[str] | None = None,
+        label: str | None = None,
     ) -> dict[str, float]:
         """Score a multi-domain method per (source, target) task, as StarGAN v2's eval.py does.
 
@@ -655,6 +769,13 @@ class Evaluator:
         samples of every input against the target's images of ``reference``, LPIPS over the
         protocol's pairs, averaged over inputs. Returns ``<mode>/<s>2<t>/<score>`` and the means
         over tasks ``<mode>/mean/<score>`` (every task weighted equally, ``n_tasks`` their number).
+
+        A task draws only the samples its applicable scores read, and one with none (FID and
+        LPIPS both skipped: no weights, switched off, no reference images of its target) is not
+        run at all: without any weights nothing is translated and the result is empty.
+        ``label`` prefixes the progress bar's title (the stage). Stopped (``should_stop``), it
+        raises :class:`EvaluationStopped` with the scores of the tasks completed before, and the
+        means of the modes completed before.
         Must be called on every rank with the same arguments.
         """
         proto, num = self.protocol, len(domains)
@@ -662,62 +783,104 @@ class Evaluator:
         modes = list(proto.modes if modes is None else modes) if multimodal else ["latent"]
         src_pos = domain_positions(inputs, num)
         ref_pos = domain_positions(reference, num) if reference is not None else None
-        scores: dict[str, float] = {}
+        # plan every task first: which scores apply and how many samples they read, so that
+        # skipped tasks cost nothing and the progress bar knows the whole amount of work
+        plans = []
         for mode in modes:
-            tasks = []
             for t in range(num):
                 for s in range(num):
                     if s == t or not src_pos[s]:
                         continue
-                    result = self._domain_task(
-                        sampler, inputs, src_pos, s, t, mode, samples, reference, ref_pos, reference_cache_key
+                    plan = self._domain_plan(src_pos, s, t, mode, samples, ref_pos)
+                    if plan is not None:
+                        plans.append(plan)
+        scores: dict[str, float] = {}
+        if not plans:
+            return scores
+        total = sum(len(plan["positions"]) for plan in plans)
+        with self.progress_bar(total, "") as bar:
+            for mode in modes:
+                tasks = []
+                for plan in (plan for plan in plans if plan["mode"] == mode):
+                    s, t = plan["source"], plan["target"]
+                    bar.set_description(
+                        f"{label + ' ' if label else ''}{mode} {domains[s]}2{domains[t]} "
+                        f"(task {plans.index(plan) + 1}/{len(plans)}): {', '.join(plan['scores'])} "
+                        f"({len(plan['positions'])} inputs x {plan['draw']} samples)",
+                        refresh=False,
                     )
+                    try:
+                        result = self._domain_task(
+                            sampler, inputs, plan, samples, reference, reference_cache_key, bar
+                        )
+                    except EvaluationStopped:
+                        raise EvaluationStopped(scores) from None
                     scores.update({f"{mode}/{domains[s]}2{domains[t]}/{k}": v for k, v in result.items()})
                     tasks.append(result)
-            if not tasks:
-                continue
-            for name in tasks[0]:
-                if not name.startswith("n_") and all(name in r for r in tasks):
-                    scores[f"{mode}/mean/{name}"] = float(np.mean([r[name] for r in tasks]))
-            scores[f"{mode}/mean/n_tasks"] = float(len(tasks))
+                if not tasks:
+                    continue
+                for name in tasks[0]:
+                    if not name.startswith("n_") and all(name in r for r in tasks):
+                        scores[f"{mode}/mean/{name}"] = float(np.mean([r[name] for r in tasks]))
+                scores[f"{mode}/mean/n_tasks"] = float(len(tasks))
         return scores
 
-    def _domain_task(self, sampler, inputs, src_pos, s, t, mode, samples, reference, ref_pos, ref_cache_key):
+    def _domain_plan(self, src_pos, s, t, mode, samples, ref_pos) -> dict[str, Any] | None:
+        """What task (s -> t, ``mode``) computes: its inputs, the scores that apply, the samples
+        per input they read; None when no score applies (the task is not run)."""
         proto = self.protocol
         positions = src_pos[s] if proto.num_inputs is None else src_pos[s][: proto.num_inputs]
-        pool = src_pos[t]  # style references: the target domain's images of the input split
-        if mode == "reference" and not pool:
-            raise ValueError(f"reference mode: no images of domain {t} in the evaluated split")
         fid_k = min(proto.fid_samples_per_input, samples)
         pairs = proto.pairs if samples >= 2 else []
         real_idx = ref_pos[t] if ref_pos is not None else []
         use_fid = self.inception is not None and len(real_idx) >= 2
         use_div = self.lpips is not None and bool(pairs)
+        draw = samples_needed(fid=fid_k if use_fid else 0, pairs=pairs if use_div else ())
+        if draw == 0:
+            return None
+        if mode == "reference" and not src_pos[t]:
+            raise ValueError(f"reference mode: no images of domain {t} in the evaluated split")
+        names = (["fid", "kid"] if use_fid and self.want["kid"] else ["fid"] if use_fid else []) + (
+            ["lpips_div"] if use_div else []
+        )
+        return {
+            "mode": mode, "source": s, "target": t, "positions": positions, "pool": src_pos[t],
+            "fid_k": fid_k, "pairs": pairs, "real_idx": real_idx, "use_fid": use_fid,
+            "use_div": use_div, "draw": draw, "scores": names,
+        }  # fmt: skip
+
+    def _domain_task(self, sampler, inputs, plan, samples, reference, ref_cache_key, bar=None):
+        """Run one planned task (:meth:`_domain_plan`); ``samples`` is the protocol's count per
+        input, which numbers the reference-mode choices (the first ``draw`` of each input's are
+        those a full draw would take)."""
+        proto = self.protocol
+        s, t, mode, draw = plan["source"], plan["target"], plan["mode"], plan["draw"]
+        positions, pool, fid_k, pairs = plan["positions"], plan["pool"], plan["fid_k"], plan["pairs"]
+        use_fid, use_div = plan["use_fid"], plan["use_div"]
         fake = FeatureBank(self.inception.num_features).to(self.device) if use_fid else None
         div = Mean64().to(self.device) if use_div else None
-        rank, world = dist_info()
-        for block in rank_blocks(len(positions), self.batch_size, rank, world):
+        for block in self.blocks(len(positions), bar):
             index = torch.as_tensor(list(block))
             x = self.load_images(inputs, [positions[i] for i in block])
             refs = None
             if mode == "reference":
-                flat = [i * samples + k for i in block for k in range(samples)]
+                flat = [i * samples + k for i in block for k in range(draw)]
                 chosen = reference_choices(flat, len(pool), proto.seed, s, t)
-                refs = self.load_images(inputs, [pool[c] for c in chosen]).unflatten(0, (len(block), samples))
-            out = sampler(x, index, samples, s, t, refs).detach().float()  # N x S x C x H x W
+                refs = self.load_images(inputs, [pool[c] for c in chosen]).unflatten(0, (len(block), draw))
+            out = sampler(x, index, draw, s, t, refs).detach().float()  # N x draw x C x H x W
             n = out.shape[0]
             q = self.quantize(out.flatten(0, 1))
             if use_fid:
-                q_fid = q.unflatten(0, (n, samples))[:, :fid_k].flatten(0, 1)
+                q_fid = q.unflatten(0, (n, draw))[:, :fid_k].flatten(0, 1)
                 fake.update(self.features(q_fid), (index[:, None] * fid_k + torch.arange(fid_k)).flatten())
             if use_div:
-                li = self.lpips_images(out.flatten(0, 1), q).unflatten(0, (n, samples))
+                li = self.lpips_images(out.flatten(0, 1), q).unflatten(0, (n, draw))
                 p, r = zip(*pairs)
                 div.update(self.lpips_pairs(li[:, list(p)].flatten(0, 1), li[:, list(r)].flatten(0, 1)))
         result: dict[str, float] = {}
         if use_fid:
             fake_f = fake.compute()
-            real = self.domain_reference_features(reference, real_idx, (ref_cache_key, t))
+            real = self.domain_reference_features(reference, plan["real_idx"], (ref_cache_key, t))
             result["fid"] = fid_from_features(fake_f, real)
             if self.want["kid"]:
                 result["kid"], result["kid_std"] = kid_from_features(
@@ -780,9 +943,11 @@ def evaluate_domain_tasks(
     reference: Dataset | None,
     domains: Sequence[str],
     ref_cache_key: Any,
+    label: str | None = None,
 ) -> dict[str, float]:
     """:meth:`Evaluator.evaluate_domains` for a multi-domain ``module`` (latent mode, and reference
-    mode when its ``translate`` takes ``reference``), seeded by the protocol."""
+    mode when its ``translate`` takes ``reference``), seeded by the protocol; ``label`` titles
+    the progress bar."""
     modes = [m for m in ev.protocol.modes if m != "reference" or supports_reference(module)]
     return ev.evaluate_domains(
         module_domain_sampler(module, ev.protocol.seed),
@@ -792,6 +957,7 @@ def evaluate_domain_tasks(
         reference_cache_key=ref_cache_key,
         multimodal=bool(module.is_multimodal),
         modes=modes,
+        label=label,
     )
 
 

@@ -35,6 +35,9 @@ class BlurDownsample(nn.Module):
     N x C x ceil(H/2) x ceil(W/2). The kernel is a persistent buffer ``filt`` (C x 1 x 3 x 3),
     as in the official state dicts; it is not trained."""
 
+    #: read by the tools' size rule (:func:`imtrans.methods.spec.stride2_convs`)
+    stride = 2
+
     def __init__(self, channels: int, filt_size: int = 3):
         super().__init__()
         self.register_buffer("filt", binomial_filter(filt_size)[None, None].repeat(channels, 1, 1, 1))

@@ -165,6 +165,8 @@ class UgatitGenerator(nn.Module):
     ):
         super().__init__()
         self.light = light
+        #: the only input side of the full generator (its MLP reads the flattened map); None: any
+        self.fixed_size = None if light else int(img_size)
         n_down = 2
         ch = ngf * 2**n_down
         down = [ConvBlock(input_nc, ngf, 7, 1, 3, norm="instance", act="relu", pad="reflect", bias=False)]

@@ -406,15 +406,16 @@ def test_translate_command_takes_label_and_instance_maps(global_run, tmp_path):
             assert im.size == (256, 128)
             written = torch.from_numpy(np.asarray(im)).permute(2, 0, 1)
         assert torch.equal(written, to_uint8(expected[i])), path.name
-        with Image.open(out / f"{path.stem}_a2b_grid.png") as im:
-            assert im.size == (2 * 256 + 6, 128 + 4)
-    # a wrong pairing, ids outside the classes, and export (which takes images), are clear errors
+        with Image.open(out / f"{path.stem}_a2b_grid.png") as im:  # input | output under a title band
+            assert im.size[0] == 2 * 256 + 6 and im.size[1] > 128 + 4
+    # a wrong pairing and ids outside the classes are clear errors; export takes label maps
     with pytest.raises(ValueError, match=r"label ids must lie in \[0, 35\), got 0..200"):
         model.translate(torch.tensor([[[0, 200]]]))
     from imtrans.export import export
 
-    with pytest.raises(ValueError, match="translates labels, not images"):
-        export(global_run, out=tmp_path / "export", log=lambda *a: None)
+    info = export(global_run, out=tmp_path / "export", formats="torchscript", log=lambda *a: None)
+    assert [(f["file"], f["ok"]) for f in info["files"]] == [("generator_a2b.pt", True)]
+    assert list(info["files"][0]["inputs"]) == ["label", "inst"]
     with pytest.raises(ValueError, match="1 instance map"):
         translate([f"ckpt={global_run}", f"input={tmp_path / 'label'}",
                    f"inst={sorted((tmp_path / 'inst').glob('*.png'))[0]}", f"output={out}", "progress=false"])  # fmt: skip

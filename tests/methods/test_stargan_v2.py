@@ -227,9 +227,13 @@ def test_short_run_reloads_and_translates_both_ways(tmp_path, precision, monkeyp
     assert ref.shape == (2, 3, 32, 32) and torch.isfinite(ref).all()
     with pytest.raises(ValueError, match="target_domain"):
         restored.translate(x, "a2b")
-    # the grid: 2 latent rows (input + 6 styles x 3 domains), then the reference block (1 + 2 rows)
+    # the grid (titled): a reference row (one image of each domain of the 2 fixed inputs, a and
+    # b) above the 2 input rows; input + 6 styles x 3 domains + 2 references
+    from imtrans.callbacks.images import title_band_height, title_band_width
+
     grid = Image.open(tmp_path / "run" / "samples" / "iter_0000003.png")
-    assert grid.size == (2 + (1 + 6 * 3) * 34, 2 + (2 + 3) * 34)
+    top, left = title_band_height(32), title_band_width(["reference", "a", "b"], 32)
+    assert grid.size == (left + 2 + (1 + 6 * 3 + 2) * 34, top + 2 + (1 + 2) * 34)
 
 
 @pytest.mark.slow
@@ -262,5 +266,7 @@ def test_cli_run_writes_the_grids(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     grids = sorted((tmp_path / "run" / "samples").glob("*.png"))
     assert grids
-    # every grid holds the latent block (4 fixed inputs) above the reference block (1 + 4 rows)
-    assert all(Image.open(p).size[1] == 2 + (4 + 5) * 34 for p in grids)
+    # every grid: the title band, the reference row, then the 4 fixed inputs (a, b, c, a)
+    from imtrans.callbacks.images import title_band_height
+
+    assert all(Image.open(p).size[1] == title_band_height(32) + 2 + (1 + 4) * 34 for p in grids)

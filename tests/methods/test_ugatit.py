@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import imtrans.methods.ugatit as ugatit_module
+from imtrans.callbacks.images import title_band_height
 from imtrans.losses import weighted_sum
 from imtrans.methods.schedules import LinearDecay
 from imtrans.nets.ugatit import ILN, AdaLIN
@@ -211,4 +212,4 @@ def test_sample_grid_shows_the_attention_maps(tmp_path):
                         "progress=false"])  # fmt: skip
     sheet = np.asarray(Image.open(tmp_path / "out" / "x_a2b_attention.png"))
     assert tmp_path / "out" / "x_a2b_attention.png" in result.written
-    assert sheet.shape[:2] == (64 + 2 * pad, 5 * (80 + pad) + pad)
+    assert sheet.shape[:2] == (title_band_height(64) + 64 + 2 * pad, 5 * (80 + pad) + pad)  # titled columns

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from torch import nn
 from imtrans.callbacks import Evaluation
 from imtrans.data import DomainsDataModule
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, domain_tasks
 from imtrans.metrics import PROTOCOLS, Evaluator, get_protocol
 from imtrans.metrics import weights as W
 from imtrans.metrics.evaluator import evaluate_domain_tasks, module_domain_names, reference_choices
@@ -204,8 +206,11 @@ class ToyDomains(TranslationModule):
     def generator_modules(self):
         return {"conv": self.conv}
 
-    def optimizer_groups(self):
-        return {"g": self.parameters()}
+    def inference_spec(self) -> InferenceSpec:
+        names = tuple(DOMAINS[: self.num_domains])  # tests may narrow ``num_domains``
+        return replace(
+            super().inference_spec(), tasks=domain_tasks(names), domains=names, samples=True, reference=True
+        )
 
     @torch.no_grad()
     def translate(self, x, direction=None, *, target_domain=None, style=None, reference=None, num_samples=1):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from imtrans.methods.base import TranslationModule
+from imtrans.methods.spec import InferenceSpec, Style
 
 
 class ToyMultimodal(TranslationModule):
@@ -20,6 +23,9 @@ class ToyMultimodal(TranslationModule):
 
     def generator_modules(self):
         return {"gen": self.gen, "style": self.style}
+
+    def inference_spec(self) -> InferenceSpec:
+        return replace(super().inference_spec(), samples=True, style=Style(self.style_dim))
 
     def optimizer_groups(self):
         return {"g": self.parameters()}
