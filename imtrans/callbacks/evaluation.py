@@ -23,7 +23,7 @@ Skipped scores cost nothing: a direction or task whose scores are all skipped (t
 missing, and no weight-free score such as the shapes scores or paired PSNR/SSIM applies) is not
 translated, and the others draw only the samples their scores read. An evaluation running longer
 than a few seconds shows a progress bar on stderr (rank 0; ``progress=false``, e.g.
-``+metrics.progress=false``, or ``TQDM_DISABLE=1`` hide it).
+``metrics.progress=false``, or ``TQDM_DISABLE=1`` hide it).
 
 Ctrl-C or SIGTERM (:data:`~imtrans.callbacks.checkpoint.STOP`) during an evaluation ends it after
 the current block of inputs, all ranks together: the directions and tasks completed before keep
