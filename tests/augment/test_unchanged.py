@@ -10,7 +10,8 @@ slices (the same values; gradients summed in another order): iteration 1 is as b
 iteration 2 follows the corrected gradients (nce 5.983 -> 5.927).
 
 The values were recorded on one CPU; another sums float32 in another order, so they are compared
-with a tolerance (relative 1e-4, absolute 1e-5), far below what a change of a loss moves."""
+with a tolerance (iteration 1: relative 1e-4; iteration 2, after one Adam step: 1e-3), below what a
+change of a loss moves."""
 
 from __future__ import annotations
 
@@ -70,16 +71,16 @@ def test_augment_none_keeps_the_losses(case, tmp_path):
     got = losses_of(model, tmp_path, [*extra, "augment=none"])
     assert sorted(got) == ["1", "2"]
     # Same code path, same seed, one thread: equal up to the order in which another CPU sums
-    # float32 (seen: 3e-8 to 4e-6 on an AVX-512 EPYC against the Xeon that recorded the file).
-    # A change of the losses themselves moves them by far more (CUT's corrected gradients: 1e-2).
+    # float32. Iteration 1 is a forward pass of the initial weights (seen: 3e-8 to 4e-6 on an
+    # AVX-512 EPYC against the Xeon that recorded the file); iteration 2 follows one Adam step,
+    # which turns tiny gradient differences into steps of up to lr where gradients are near zero
+    # (seen: 4.4e-4 relative, DRIT++ multi-domain kl_zc, with ONEDNN_MAX_CPU_ISA=AVX2). A change
+    # of the losses themselves moves them by far more (CUT's corrected gradients: 1e-2).
+    tolerance = {"1": {"rel": 1e-4, "abs": 1e-5}, "2": {"rel": 1e-3, "abs": 1e-4}}
     for it in ("1", "2"):
         assert sorted(got[it]) == sorted(expected[it]), it
         for term, value in expected[it].items():
-            assert got[it][term] == pytest.approx(value, rel=1e-4, abs=1e-5), (
-                it,
-                term,
-                got[it][term] - value,
-            )
+            assert got[it][term] == pytest.approx(value, **tolerance[it]), (it, term, got[it][term] - value)
 
 
 if __name__ == "__main__" and "--record" in sys.argv:
