@@ -5,7 +5,9 @@
 - :class:`ConfigError` (here): a configuration that cannot work on this machine or with this
   data, its message naming the key and the fix;
 - :class:`OutputError` (here): an output folder that cannot be written, or a checkpoint whose
-  write failed (disk full), the message saying what was kept.
+  write failed (disk full), the message saying what was kept;
+- :class:`CheckpointError` (here): a checkpoint given to a tool or a run that is missing, empty,
+  unreadable, not imtrans's, or of another method or architecture.
 """
 
 from __future__ import annotations
@@ -17,3 +19,7 @@ class ConfigError(ValueError):
 
 class OutputError(ValueError):
     """The run's outputs cannot be written: ``"<path>: <what failed> (<OS reason>); <what is kept>"``."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: ``"<key>=<path>: <what is wrong>"``."""

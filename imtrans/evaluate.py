@@ -414,9 +414,13 @@ def load_checkpoint(spec: str, device: str):
         path = last
     elif not path.is_file():
         raise fail(f"ckpt={spec}: no such file or folder")
+    from imtrans.errors import CheckpointError
+
     try:
         return load_model(path, map_location=device).to(device)
-    except Exception as err:  # noqa: BLE001  (unpickling, zip, state-dict and config errors alike)
+    except CheckpointError as err:  # empty, unreadable, not imtrans's, weights that do not fit
+        raise fail(str(err).replace(f"ckpt={path}", f"ckpt={spec}", 1)) from None
+    except Exception as err:  # noqa: BLE001  (a config the installed imtrans cannot build)
         first = next(iter(str(err).splitlines()), "")
         raise fail(
             f"ckpt={spec}: {path} cannot be read as an imtrans checkpoint ({type(err).__name__}: {first})"

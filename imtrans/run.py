@@ -122,6 +122,31 @@ def resolve_ckpt_path(ckpt_path: str | None, out_dir: Path) -> str | None:
     return str(candidates[-1])
 
 
+def check_resume_checkpoint(ckpt_path: str, cfg: DictConfig, model) -> None:
+    """A ``ckpt_path`` that this run cannot continue from is one line before any work
+    (:class:`~imtrans.errors.CheckpointError`): missing, empty, unreadable, not imtrans's,
+    another method, or weights that do not fit the networks this config builds (first
+    differences named)."""
+    from imtrans.errors import CheckpointError
+    from imtrans.load import read_checkpoint, state_dict_mismatch
+
+    _, ckpt = read_checkpoint(ckpt_path, "ckpt_path")
+    theirs = (ckpt["imtrans_config"].get("model") or {}).get("_target_")
+    ours = cfg.model.get("_target_")
+    if theirs and ours and theirs != ours:
+        raise CheckpointError(f"ckpt_path={ckpt_path}: a checkpoint of {theirs}, this run builds {ours}")
+    # the generator EMA copies are made when fit starts (the EMA callback), after this check
+    ours_sd = {k: v for k, v in model.state_dict().items() if not k.startswith("ema.")}
+    differs = state_dict_mismatch(
+        ours_sd, {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("ema.")}
+    )
+    if differs:
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: its weights do not fit the networks of this config ({differs}); "
+            "resume with the run's own model settings"
+        )
+
+
 def _choice(group: str) -> str | None:
     """The value chosen for a config group (``trainer=ddp`` -> ``ddp``), when Hydra knows it."""
     from hydra.core.hydra_config import HydraConfig
@@ -249,6 +274,8 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     model = hydra.utils.instantiate(cfg.model)
     model.imtrans_config = _config_dict(cfg)
     model.check_data(datamodule)
+    if ckpt_path:
+        check_resume_checkpoint(ckpt_path, cfg, model)
 
     callbacks = _instantiate_group(cfg.get("callbacks")) + list(extra_callbacks or [])
     # the method's own callbacks (StarGAN v2's EMA) first, unless the config has one of the type
@@ -426,10 +453,12 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
     ``instantiate`` wrapped it): bad data or missing pretrained weights, reported in one
     line without a traceback. A configuration that cannot work (``ConfigError``) likewise."""
     from imtrans.data import DataError
-    from imtrans.errors import ConfigError, OutputError
+    from imtrans.errors import CheckpointError, ConfigError, OutputError
     from imtrans.losses.perceptual import MissingWeightsError
 
     while err is not None:
+        if isinstance(err, CheckpointError):
+            return "checkpoint error", err
         if isinstance(err, DataError):
             return "data error", err
         if isinstance(err, ConfigError):

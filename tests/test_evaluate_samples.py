@@ -187,12 +187,14 @@ def test_unreadable_checkpoints_are_one_line(tmp_path, capsys):
     cases = {
         "missing": (tmp_path / "nope.ckpt", "no such file or folder"),
         "run folder": (tmp_path / "run", "give ckpt="),
-        "garbage": (tmp_path / "bad.ckpt", "cannot be read as an imtrans checkpoint (UnpicklingError"),
-        "not imtrans": (tmp_path / "other.ckpt", "no 'imtrans_config' entry"),
+        "garbage": (tmp_path / "bad.ckpt", "bad.ckpt: not a readable PyTorch checkpoint"),
+        "not imtrans": (tmp_path / "other.ckpt", "not an imtrans checkpoint (no 'imtrans_config')"),
+        "empty": (tmp_path / "empty.ckpt", "empty file (0 bytes)"),
     }
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "best.ckpt").write_bytes(b"")
     (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint at all")
+    (tmp_path / "empty.ckpt").write_bytes(b"")
     torch.save({"state_dict": {}}, tmp_path / "other.ckpt")
     for name, (path, words) in cases.items():
         with pytest.raises(SystemExit) as err:

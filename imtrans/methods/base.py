@@ -22,7 +22,6 @@ import copy
 import random
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -700,14 +699,10 @@ class TranslationModule(L.LightningModule):
         shape that differs, is a ConfigError naming it (the fine-tuning config must build the
         same networks: pass the architecture overrides an imported run's import.json lists).
         """
-        file = Path(path).expanduser()
-        if file.is_dir():
-            file = file / "checkpoints" / "last.ckpt"
-        if not file.is_file():
-            raise ConfigError(f"model.init_from={path}: no checkpoint {file}")
-        source = torch.load(file, map_location="cpu", weights_only=False).get("state_dict")
-        if source is None:
-            raise ConfigError(f"model.init_from={path}: {file} has no 'state_dict'")
+        from imtrans.load import read_checkpoint
+
+        file, ckpt = read_checkpoint(path, "model.init_from", imtrans=False)
+        source = ckpt["state_dict"]
         skip = ("ema.", "_iteration", "augment.")  # ADA's p starts afresh too
         source = {k: v for k, v in source.items() if not k.startswith(skip)}
         ours = {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}

@@ -22,7 +22,7 @@ A method overrides ``inference_spec`` by replacing fields of the base declaratio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -96,7 +96,6 @@ class InferenceSpec:
     fixed_size: int | None = None
     #: the multi-domain methods' domain names, in index order (None: two domains A and B)
     domains: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ lookups
     @property
