@@ -49,9 +49,8 @@ from PIL import Image
 from imtrans.metrics.evaluator import (
     Evaluator,
     evaluate_domain_tasks,
+    evaluate_module_direction,
     module_domain_names,
-    module_inputs,
-    module_sampler,
 )
 from imtrans.metrics.protocols import get_protocol
 
@@ -433,8 +432,6 @@ def evaluate_checkpoint(
     import hydra
     from omegaconf import OmegaConf
 
-    from imtrans.methods.base import DIRECTIONS
-
     if any(_override_key(o) == "data" for o in overrides) or not (model.imtrans_config or {}).get("data"):
         data_cfg = cfg.data
     else:
@@ -455,22 +452,10 @@ def evaluate_checkpoint(
             raise fail(
                 f"directions={own['directions']}: the model translates {model.directions}, not {direction}"
             )
-        src, tgt = DIRECTIONS[direction]
-        make_input = module_inputs(model, direction)
-        if make_input([inputs[0]]) is None:  # the split lacks this direction's source
-            continue
-        result = ev.evaluate_direction(
-            module_sampler(model, direction, ev.protocol.seed),
-            inputs,
-            src,
-            tgt,
-            reference=reference,
-            reference_cache_key=ref_split,
-            multimodal=model.is_multimodal,
-            paired=bool(getattr(dm, "paired", False)),
-            make_input=make_input,
-        )
-        scores.update({f"{direction}/{k}": v for k, v in result.items()})
+        paired = bool(getattr(dm, "paired", False))
+        result = evaluate_module_direction(ev, model, direction, inputs, reference, ref_split, paired)
+        if result is not None:
+            scores.update({f"{direction}/{k}": v for k, v in result.items()})
     return {
         "mode": "checkpoint",
         "checkpoint": str(ckpt),

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -176,3 +182,31 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
     }.get(model, "shapes_paired")
     batch = ["data.batch_size=2"] if model == "bicyclegan" else []
     return tiny_run_overrides(model, data, iters=iters, extra=[*batch, *extra])
+
+
+@contextlib.contextmanager
+def run_process(args: list[str], cwd: Path):
+    """``python -m imtrans.run <args>`` as a terminal job runs it: its own process group, one
+    thread, stdout/stderr piped (read them with ``communicate``). Yields the ``Popen``; whatever
+    of the group still runs at exit is killed."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imtrans.run", *args],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait until ``path`` exists (training is under way once the first checkpoint does) or
+    ``proc`` ends; fails when it does not appear within ``seconds``."""
+    for _ in range(int(seconds * 10)):
+        if path.is_file() or proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert path.is_file(), f"no {path.name} within {seconds:g} s"

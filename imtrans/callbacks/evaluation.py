@@ -46,14 +46,13 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from imtrans.callbacks.checkpoint import STOP, save_checkpoint_atomic, signal_label, stop_requested
-from imtrans.methods.base import DIRECTIONS, _plain
+from imtrans.methods.base import _plain
 from imtrans.metrics.evaluator import (
     EvaluationStopped,
     Evaluator,
     evaluate_domain_tasks,
+    evaluate_module_direction,
     module_domain_names,
-    module_inputs,
-    module_sampler,
 )
 from imtrans.metrics.protocols import get_protocol
 from imtrans.metrics.weights import WEIGHTS as WEIGHT_FILES
@@ -233,24 +232,20 @@ class Evaluation(L.Callback):
                         ev, module, inputs, reference, domains, ref_split, label=stage
                     )
                     scores.update({f"{stage}/{k}": v for k, v in result.items()})
+                paired = bool(getattr(dm, "paired", False))
                 for direction in directions:
-                    src, tgt = DIRECTIONS[direction]
-                    make_input = module_inputs(module, direction)
-                    if make_input([inputs[0]]) is None:  # the split lacks this direction's source
-                        continue
-                    result = ev.evaluate_direction(
-                        module_sampler(module, direction, self.protocol.seed),
+                    result = evaluate_module_direction(
+                        ev,
+                        module,
+                        direction,
                         inputs,
-                        src,
-                        tgt,
-                        reference=reference,
-                        reference_cache_key=ref_split,
-                        multimodal=module.is_multimodal,
-                        paired=bool(getattr(dm, "paired", False)),
-                        make_input=make_input,
+                        reference,
+                        ref_split,
+                        paired,
                         label=f"{stage} {direction}",
                     )
-                    scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
+                    if result is not None:
+                        scores.update({f"{stage}/{direction}/{k}": v for k, v in result.items()})
         except EvaluationStopped as stop:
             scores.update({f"{stage}/{k}": v for k, v in stop.scores.items()})
             self.stopped = True

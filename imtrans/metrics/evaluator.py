@@ -64,6 +64,7 @@ from torch.utils.data import Dataset, Subset, default_collate
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 from tqdm import tqdm
 
+from imtrans.methods.spec import DIRECTIONS
 from imtrans.metrics import shapes as shapes_scores
 from imtrans.metrics.core import FeatureBank, Mean64, fid_from_features, kid_from_features
 from imtrans.metrics.networks import (
@@ -934,6 +935,37 @@ class Evaluator:
             p, r = zip(*pairs)
             mean.update(self.lpips_pairs(q[list(p)], q[list(r)]))
         return {"lpips_div": float(mean.compute()), "n_inputs": float(len(groups))}
+
+
+def evaluate_module_direction(
+    ev: Evaluator,
+    module,
+    direction: str,
+    inputs: Dataset,
+    reference: Dataset | None,
+    ref_cache_key: Any,
+    paired: bool,
+    label: str | None = None,
+) -> dict[str, float] | None:
+    """:meth:`Evaluator.evaluate_direction` for ``direction`` of a two-domain ``module``: its
+    sampler seeded by the protocol, its inputs made by ``grid_inputs`` (label maps included);
+    None when ``inputs`` lack the direction's source. ``label`` titles the progress bar."""
+    src, tgt = DIRECTIONS[direction]
+    make_input = module_inputs(module, direction)
+    if make_input([inputs[0]]) is None:  # the split lacks this direction's source
+        return None
+    return ev.evaluate_direction(
+        module_sampler(module, direction, ev.protocol.seed),
+        inputs,
+        src,
+        tgt,
+        reference=reference,
+        reference_cache_key=ref_cache_key,
+        multimodal=module.is_multimodal,
+        paired=paired,
+        make_input=make_input,
+        label=label,
+    )
 
 
 def evaluate_domain_tasks(

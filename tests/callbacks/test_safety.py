@@ -20,7 +20,7 @@ from imtrans.errors import OutputError
 from imtrans.load import load_model
 from imtrans.methods.base import NonFiniteLossError
 from imtrans.run import train
-from tests.helpers import compose_config, tiny_run_overrides
+from tests.helpers import compose_config, run_process, tiny_run_overrides, wait_for_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,24 +130,11 @@ def test_ctrl_c_in_a_two_process_ddp_run(tmp_path):
         "callbacks.sample_grid=null",
         f"hydra.run.dir={tmp_path}/run",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its own process group, as a terminal job has
-    )  # fmt: skip
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    try:
-        for _ in range(1200):  # training is under way once the first checkpoint exists
-            if last.is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert last.is_file(), "no checkpoint within two minutes"
+    with run_process(args, tmp_path) as proc:  # its own process group, as a terminal job has
+        wait_for_file(last, proc)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=240)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
     assert "resume with ckpt_path=" in out
@@ -159,6 +146,7 @@ def test_ctrl_c_in_a_two_process_ddp_run(tmp_path):
     # the Ctrl-C checkpoint resumes exactly under DDP too: resumed to `stopped + 3` iterations,
     # the run ends where an uninterrupted 2-process run of that length ends
     end = stopped + 3
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
     def run(folder, *extra):
         overrides = [a for a in args if not a.startswith(("iters=", "hydra.run.dir="))]
@@ -197,27 +185,15 @@ def test_a_dead_ddp_rank_stops_the_job_naming_it(tmp_path):
         "metrics=none",
         f"hydra.run.dir={tmp_path}/run",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    try:
-        for _ in range(1200):
-            if last.is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert last.is_file(), "no checkpoint within two minutes"
+    with run_process(args, tmp_path) as proc:
+        wait_for_file(last, proc)
         workers = _children(proc.pid)
         assert len(workers) >= 2, workers
         os.kill(workers[1], signal.SIGKILL)  # the second worker started: rank 1
         killed_at = time.monotonic()
         out, err = proc.communicate(timeout=60)
         assert time.monotonic() - killed_at < 60
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 4, err[-3000:]
     # one line, the last of the output: the launching process reports no traceback (a surviving
     # worker may print its own failed collective before the launcher stops it)

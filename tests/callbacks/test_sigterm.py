@@ -9,9 +9,6 @@ import functools
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import lightning as L
@@ -21,7 +18,7 @@ import torch
 from imtrans.callbacks import Evaluation
 from imtrans.load import load_model
 from imtrans.run import train
-from tests.helpers import compose_config, tiny_run_overrides
+from tests.helpers import compose_config, run_process, tiny_run_overrides, wait_for_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,23 +141,11 @@ def test_sigterm_mid_training_exits_143_with_last_ckpt_and_metrics(tmp_path):
         "callbacks.sample_grid=null",
         f"hydra.run.dir={tmp_path}/run",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    try:
-        for _ in range(1200):  # training is under way once the first checkpoint exists
-            if last.is_file() or proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert last.is_file(), "no checkpoint within two minutes"
+    with run_process(args, tmp_path) as proc:
+        wait_for_file(last, proc)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 143, err[-3000:]
     assert "Traceback" not in err
     assert "imtrans: SIGTERM: finishing this iteration and saving last.ckpt" in out
@@ -185,16 +170,8 @@ def test_sigterm_to_the_process_group_during_a_ddp_test(tmp_path):
         "+callbacks.term.signum=15", "+callbacks.term.direction=b2a", "+callbacks.term.stage=test",
         "+callbacks.term.group=true", f"hydra.run.dir={tmp_path}/run",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
+    with run_process(args, tmp_path) as proc:
         out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 143, err[-3000:]
     assert "Traceback" not in err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
