@@ -15,7 +15,7 @@ The interface (:meth:`Augment.forward`): ``aug(*parts, maps=())`` takes the part
 discriminator input (e.g. pix2pix's condition A and image B, each N x C_i x H x W) and returns
 them transformed by one random transform: fresh parameters per call, per-sample parameters
 inside the batch, the same parameters for every part (so a conditional D sees A and B with the
-same geometry). Images are in [-1, 1] (DESIGN.md); the outputs may leave that range slightly,
+same geometry). Images are in [-1, 1], as everywhere in imtrans; the outputs may leave that range slightly,
 as the papers' do, and are not clamped (clamping would cut the gradient). ``maps`` lists the
 indices of parts that are label maps (one-hot classes, boundary maps, instance features):
 they get the geometry only, resampled with nearest neighbours, never colour. Everything runs

@@ -23,3 +23,21 @@ class OutputError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: ``"<key>=<path>: <what is wrong>"``."""
+
+
+def shorten(text: str, width: int = 120) -> str:
+    """``text`` on one line, at most about ``width`` characters, cut between words with "…".
+
+    For the detail of a one-line error message (an exception's text quoted inside it): whitespace
+    and line breaks become single spaces, and a long text is cut at the last space that leaves room
+    for the ellipsis, so that no word is cut in half. A first word longer than ``width`` (a long
+    path) is kept whole, since half a path is of no use to anyone.
+    """
+    text = " ".join(str(text).split())
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)  # the last space before the cut leaves room for "…"
+    if cut <= 0:
+        first = text.split(" ", 1)[0]
+        return first if first == text else first + "…"
+    return text[:cut].rstrip(",;:-—( ") + "…"

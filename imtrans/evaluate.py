@@ -7,9 +7,12 @@
 Common keys: ``metrics.protocol=<quick|munit|bicyclegan|stargan_v2|cut>`` (or ``metrics=<name>``),
 any other ``metrics.<key>=...`` of the ``metrics`` config group (``metrics.weights_dir=...``,
 ``+metrics.overrides.num_inputs=50``), ``out=<file.json>`` (default ``evaluation.json``),
-``device=cpu|cuda``.
+``device=cpu|cuda``, ``trust=true`` (read a ``ckpt`` holding Python objects other than tensors
+with full unpickling, which runs any code in it: only for one's own older files; see
+:mod:`imtrans.load`).
 
-- ``ckpt``: a run directory or checkpoint; the model and, unless ``data=``/``data.*`` say
+- ``ckpt``: a run directory or checkpoint (or the ``.safetensors`` file of ``imtrans export
+  formats=safetensors``); the model and, unless ``data=``/``data.*`` say
   otherwise, the data set come from the checkpoint's own config. So does the protocol: the run's
   own ``metrics`` config (its ``protocol``, protocol ``overrides`` and score switches ``fid``,
   ``kid``, ``lpips``, ``paired``, ``shapes``), unless ``metrics=<name>`` is given; ``metrics.*``
@@ -29,7 +32,9 @@ any other ``metrics.<key>=...`` of the ``metrics`` config group (``metrics.weigh
 
 Prints which protocol is used and where it came from, a table, and writes a JSON file with the
 scores, the protocol record and any notice. Exit status: 0 on success, 2 with one line on stderr
-for a wrong command line, a checkpoint or folder that cannot be read, or too few samples.
+for a wrong command line, a checkpoint or folder that cannot be read, too few samples, or a
+metric weight file that is not the published one (its SHA-256 differs: delete it and download
+it again).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from imtrans.metrics.evaluator import (
 )
 from imtrans.metrics.protocols import get_protocol
 
-OWN_KEYS = ("ckpt", "fake", "real", "samples", "out", "split", "device", "directions")
+OWN_KEYS = ("ckpt", "fake", "real", "samples", "out", "split", "device", "directions", "trust")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 HELP = "see python -m imtrans.evaluate --help"
 
@@ -394,9 +399,10 @@ def score_samples(ev: Evaluator, found: SampleSet, need: int) -> dict[str, float
 
 
 # ---------------------------------------------------------------------- checkpoints
-def load_checkpoint(spec: str, device: str):
+def load_checkpoint(spec: str, device: str, trust: bool = False):
     """The module of ``ckpt=`` (a checkpoint file or a run folder); every way it can fail to be
-    read (missing, not a checkpoint, corrupt, from an incompatible version) is one line."""
+    read (missing, not a checkpoint, corrupt, from an incompatible version, holding Python
+    objects that would run code unless ``trust``: :mod:`imtrans.load`) is one line."""
     from imtrans.load import load_model
 
     path = Path(spec).expanduser()
@@ -416,7 +422,7 @@ def load_checkpoint(spec: str, device: str):
     from imtrans.errors import CheckpointError
 
     try:
-        return load_model(path, map_location=device).to(device)
+        return load_model(path, map_location=device, trust=trust).to(device)
     except CheckpointError as err:  # empty, unreadable, not imtrans's, weights that do not fit
         raise fail(str(err).replace(f"ckpt={path}", f"ckpt={spec}", 1)) from None
     except Exception as err:  # noqa: BLE001  (a config the installed imtrans cannot build)
@@ -492,6 +498,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def _main(argv: list[str]) -> dict[str, Any]:
     from imtrans.data.errors import DataError
     from imtrans.errors import ConfigError
+    from imtrans.pretrained import WeightsMismatchError
 
     own, overrides = _split_args(argv)
     modes = [k for k in ("ckpt", "fake", "samples") if k in own]
@@ -499,7 +506,10 @@ def _main(argv: list[str]) -> dict[str, Any]:
         raise fail(f"give exactly one of ckpt=, fake= with real=, samples= ({HELP})")
     device = own.get("device", "cuda" if torch.cuda.is_available() else "cpu")
     # the checkpoint first: a wrong path fails at once, and its config chooses the protocol
-    model = load_checkpoint(own["ckpt"], device) if "ckpt" in own else None
+    trust = own.get("trust", "false").lower()
+    if trust not in ("true", "false"):
+        raise fail(f"trust={own['trust']}: expected true or false")
+    model = load_checkpoint(own["ckpt"], device, trust == "true") if "ckpt" in own else None
     cfg = compose_run_config(overrides)
     if model is not None:
         stored = (model.imtrans_config or {}).get("metrics")
@@ -517,7 +527,10 @@ def _main(argv: list[str]) -> dict[str, Any]:
         if not found.groups:
             raise fail(f"samples={own['samples']}: no samples found")
         need = check_sample_counts(found, ev.protocol, own["samples"])
-    ev.prepare()
+    try:
+        ev.prepare()  # a weight file that is not the published one: no score from it
+    except WeightsMismatchError as err:
+        raise fail(str(err)) from None
 
     try:
         if model is not None:
@@ -539,7 +552,7 @@ def _main(argv: list[str]) -> dict[str, Any]:
                 )
                 print(ev.notices[-1], file=sys.stderr)
             result = {"mode": "samples", "samples": own["samples"], "scores": score_samples(ev, found, need)}
-    except (DataError, ConfigError) as err:  # the data of the run not found here, a bad data.* key
+    except (DataError, ConfigError, WeightsMismatchError) as err:  # the run's data not here, a bad data.* key
         raise fail(str(err)) from None
 
     result["fid_features"] = ev.protocol.fid_features  # the network behind every "fid" above

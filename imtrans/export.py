@@ -1,4 +1,5 @@
-"""Export the inference generator of a checkpoint as TorchScript and ONNX, and check the files.
+"""Export the inference generator of a checkpoint as TorchScript and ONNX (and its weights as
+safetensors), and check the files.
 
 Usage (``key=value`` arguments, like ``imtrans.translate``)::
 
@@ -11,8 +12,9 @@ Keys
     ``out``        output folder (default ``<run dir>/export``)
     ``direction``  the tasks to export, comma-separated (``a2b``, ``b2a``, a target domain's name or
                    index), or ``all`` (default: every task the model declares)
-    ``formats``    comma-separated, among ``torchscript`` and ``onnx`` (default both; ONNX is skipped
-                   with a one-line notice when the ``onnx`` package is missing: ``pip install 'imtrans[onnx]'``)
+    ``formats``    comma-separated, among ``torchscript``, ``onnx`` and ``safetensors`` (default
+                   ``torchscript,onnx``; ONNX is skipped with a one-line notice when the ``onnx``
+                   package is missing: ``pip install 'imtrans[onnx]'``)
     ``size``       side of the square example input used to trace and check (default: the training
                    crop size, rounded up to what the generator needs; a model of a fixed size uses it)
     ``batch``      batch size of the check input (default 2)
@@ -21,6 +23,8 @@ Keys
     ``atol``       largest max-abs difference accepted between the exported file and PyTorch (1e-4)
     ``opset``      ONNX opset (default 17)
     ``seed``       seeds the check input and style codes (default 0)
+    ``trust``      read a checkpoint holding Python objects other than tensors with full unpickling,
+                   which runs any code in it (default false: refused, see :mod:`imtrans.load`)
 
 What is exported
     What the model takes is read from its declaration, ``module.inference_spec()``
@@ -38,6 +42,13 @@ What is exported
     records these facts per file. pix2pix's paper-style test-time dropout is not exported (the
     export is the eval-mode network); pix2pixHD's reference path (per-instance encoding) is not
     exported.
+
+    ``safetensors``: one file, ``model.safetensors``, with the inference weights alone (what
+    ``translate`` uses: the generator modules, their EMA weights when the run kept them, and the
+    method's own buffers; no optimizer, no discriminator, nothing pickled) and, in its header
+    (``__metadata__``), the run config as JSON, the method and the domain names. ``translate``,
+    ``evaluate`` and ``imtrans.load.load_model`` take it as ``ckpt=``, and reading it runs no
+    code: the way to share a model. Its check loads it back and compares every tensor.
 
 The check
     Every written file is loaded back and run on seeded example inputs (batch ``batch`` at
@@ -63,7 +74,9 @@ from imtrans import inference as inf
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.spec import InferenceSpec, Task
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("torchscript", "onnx", "safetensors")
+DEFAULT_FORMATS = ("torchscript", "onnx")
+SAFETENSORS_FILE = "model.safetensors"
 ONNX_MISSING = (
     "ONNX export needs the 'onnx' package, which is not installed: pip install 'imtrans[onnx]' "
     "(onnx, onnxruntime); skipped"
@@ -80,6 +93,7 @@ SPEC = {
     "atol": (float, 1e-4),
     "opset": (int, 17),
     "seed": (int, 0),
+    "trust": (bool, False),
 }
 
 
@@ -283,17 +297,51 @@ def check(wrapper: InferenceGenerator, path: Path, fmt: str, examples: list[tupl
     }
 
 
+def export_safetensors(model: TranslationModule, ema: bool, path: Path, atol: float, log) -> dict:
+    """Write the inference weights as ``path`` (:func:`imtrans.load.save_inference_weights`) and
+    check them: the module rebuilt from the file alone must hold the same tensors."""
+    from imtrans.load import inference_state, load_model, save_inference_weights
+
+    save_inference_weights(model, path, ema)
+    ours, theirs = inference_state(model), inference_state(load_model(path))
+    if ours.keys() != theirs.keys():
+        worst = float("inf")
+    else:  # exact copies: 0 (bool and integer buffers compared as numbers too)
+        diffs = [(ours[k].cpu().double() - theirs[k].double()).abs().max() for k in ours if ours[k].numel()]
+        worst = max((float(d) for d in diffs), default=0.0)
+    ok = worst <= atol
+    log(
+        f"  {path}: {len(ours)} tensors, {sum(v.numel() for v in ours.values()):,} values; max |reloaded - "
+        f"pytorch| = {worst:.3g} (tolerance {atol:g}) {'ok' if ok else 'FAILED'}"
+    )
+    return {
+        "file": path.name,
+        "format": "safetensors",
+        "task": None,
+        "direction": None,
+        "mode": None,
+        "tasks": list(model.inference_spec().task_names),
+        "modules": list(model.generator_modules()),
+        "ema": ema,
+        "max_abs_diff": worst,
+        "atol": atol,
+        "ok": ok,
+        "ran": True,
+    }
+
+
 def export(
     ckpt: str | Path,
     out: str | Path | None = None,
     direction: str = "all",
-    formats: str | list[str] = FORMATS,
+    formats: str | list[str] = DEFAULT_FORMATS,
     size: int | None = None,
     batch: int = 2,
     ema: str = "auto",
     atol: float = 1e-4,
     opset: int = 17,
     seed: int = 0,
+    trust: bool = False,
     log=print,
 ) -> dict:
     """Export and check; returns the ``export.json`` content (``files``: one entry per file)."""
@@ -301,7 +349,7 @@ def export(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise inf.UsageError(f"formats={','.join(formats)}: choose among {', '.join(FORMATS)}")
-    model, used_ema = inf.load_for_inference(ckpt, ema=ema)
+    model, used_ema = inf.load_for_inference(ckpt, ema=ema, trust=trust)
     spec = model.inference_spec()
     ckpt_path = inf.resolve_checkpoint(ckpt)
     run_dir = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
@@ -353,8 +401,11 @@ def export(
     # the traced shape, then batch 1 at a wider size (batch, height and width are dynamic); a
     # model of a fixed size is checked at that size only
     wider = None if spec.fixed_size is not None else side + multiple
+    if "safetensors" in formats:
+        info["files"].append(export_safetensors(model, used_ema, out / SAFETENSORS_FILE, atol, log))
+        formats = [f for f in formats if f != "safetensors"]
     with eval_networks(model):
-        for task in tasks:
+        for task in tasks if formats else []:
             for mode in modes(spec):
                 names = input_names(spec, mode)
                 examples = [

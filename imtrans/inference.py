@@ -5,7 +5,10 @@ Loading for inference (:func:`load_for_inference`)
     stored in it, as :func:`imtrans.load.load_model` does. Generator EMA weights are expected in
     the checkpoint's ``state_dict`` under ``ema.<name>.<parameter>`` where ``<name>`` is a key of
     the method's ``generator_modules()`` (e.g. ``ema.G_A.model.0.conv.weight`` for CycleGAN);
-    when present (and ``ema`` is not ``false``) they replace the raw generator weights.
+    when present (and ``ema`` is not ``false``) they replace the raw generator weights. The
+    ``.safetensors`` file of ``imtrans export formats=safetensors`` is rebuilt the same way.
+    Checkpoints are read without running code (:mod:`imtrans.load`); ``trust=true`` on a
+    tool's command line reads one's own older files that hold other Python objects.
 
 What a model takes (:func:`spec_of`, :func:`size_multiple`, :func:`train_size`)
     Read from the method's declaration, ``TranslationModule.inference_spec()``
@@ -23,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imtrans.load import load_model
+from imtrans.load import load_model, safetensors_ema
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.spec import InferenceSpec, generator_size_multiple
 
@@ -31,7 +34,8 @@ EMA_PREFIX = "ema."
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint file, or ``<run dir>/checkpoints/last.ckpt``; FileNotFoundError otherwise."""
+    """A checkpoint file (or ``.safetensors`` file), or ``<run dir>/checkpoints/last.ckpt``;
+    FileNotFoundError otherwise."""
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
@@ -41,19 +45,30 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_for_inference(
-    path: str | Path, ema: str | bool = "auto", map_location: str | torch.device = "cpu"
+    path: str | Path, ema: str | bool = "auto", map_location: str | torch.device = "cpu", trust: bool = False
 ) -> tuple[TranslationModule, bool]:
     """Rebuild a trained module for inference; returns ``(module in eval mode, EMA used)``.
 
     ``ema``: ``auto`` uses EMA weights when the checkpoint has them, ``true`` requires them,
     ``false`` ignores them. The chosen weights are put into the generator modules themselves,
-    so exporting ``generator_modules()`` exports them too.
+    so exporting ``generator_modules()`` exports them too. A ``.safetensors`` file of
+    ``imtrans export`` holds one set of generator weights, the EMA ones when its run kept them.
+    ``trust``: read a checkpoint holding other Python objects than tensors with full
+    unpickling (:mod:`imtrans.load`; the tools' ``trust=true``).
     """
     use = str(ema).lower()
     if use not in ("auto", "true", "false"):
         raise ValueError(f"ema: {ema!r} is not one of auto, true, false")
     ckpt_path = resolve_checkpoint(path)
-    model = load_model(ckpt_path, map_location)
+    model = load_model(ckpt_path, map_location, trust=trust)
+    if ckpt_path.suffix == ".safetensors":
+        averaged = safetensors_ema(ckpt_path)
+        if use != "auto" and (use == "true") != averaged:
+            raise ValueError(
+                f"ema={use}: {ckpt_path} holds the {'EMA' if averaged else 'raw'} generator weights only; "
+                "export the run with the ema= you want"
+            )
+        return model, averaged
     if use == "true" and model.ema is None:
         raise ValueError(
             f"{ckpt_path}: ema=true but the checkpoint has no '{EMA_PREFIX}<generator>.*' weights"

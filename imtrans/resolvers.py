@@ -6,6 +6,8 @@ import math
 
 from omegaconf import OmegaConf
 
+from imtrans.errors import ConfigError
+
 
 def unet_depth(size: int, max_depth: int = 8) -> int:
     """Number of stride-2 levels of a U-Net for ``size`` px crops: log2(size), at most 8.
@@ -16,7 +18,10 @@ def unet_depth(size: int, max_depth: int = 8) -> int:
     """
     depth = min(max_depth, int(math.log2(int(size))))
     if depth < 5 or int(size) % 2**depth:
-        raise ValueError(f"a U-Net needs a crop size that is a multiple of 32, got {size}")
+        raise ConfigError(
+            f"data.crop_size={size}: the U-Net generator needs a multiple of 32 (at least 32); "
+            f"use data.crop_size={max(32, -(-int(size) // 32) * 32)}"
+        )
     return depth
 
 
@@ -26,7 +31,10 @@ def encoder_blocks(size: int) -> int:
     (``resnet_128``), 2 at 64."""
     blocks = int(math.log2(int(size))) - 4
     if blocks < 1 or int(size) != 2 ** (blocks + 4):
-        raise ValueError(f"the ResNet encoder needs a power-of-two crop size >= 32, got {size}")
+        raise ConfigError(
+            f"data.crop_size={size}: the ResNet encoder needs a power of two of at least 32 "
+            "(its average pooling reads an 8 px map); use 32, 64, 128 or 256"
+        )
     return blocks
 
 
@@ -51,8 +59,21 @@ def add(*numbers: int) -> int:
     return sum(int(n) for n in numbers)
 
 
+def run_name(choice: str, model) -> str:
+    """The method's part of a run's name: the ``model`` group's choice, or the variant the
+    method's class names from its config (:meth:`TranslationModule.run_name`), so that runs of
+    two variants (CUT and FastCUT) get folders of their own."""
+    from hydra.utils import get_class
+
+    target = model.get("_target_") if model is not None else None
+    if not target:
+        return str(choice)
+    return get_class(str(target)).run_name(model, str(choice))
+
+
 RESOLVERS = {
     "add": add,
+    "run_name": run_name,
     "unet_depth": unet_depth,
     "encoder_blocks": encoder_blocks,
     "patch_layers": patch_layers,

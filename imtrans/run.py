@@ -34,6 +34,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from imtrans.callbacks import IterationLimit, LastCheckpoint, split_trainer_config
 from imtrans.callbacks.checkpoint import STOP, signal_label
+from imtrans.checks import check_values
+from imtrans.loggers import LogConfig
 
 log = logging.getLogger("imtrans")
 
@@ -103,23 +105,49 @@ def _metrics_callback(cfg: DictConfig, callbacks: list) -> L.Callback | None:
     return callback
 
 
-def resolve_ckpt_path(ckpt_path: str | None, out_dir: Path) -> str | None:
+def resolve_ckpt_path(
+    ckpt_path: str | None, out_dir: Path, config: dict | None = None, any_config: bool = False
+) -> str | None:
     """``ckpt_path=auto``: this run directory's ``checkpoints/last.ckpt`` if it has one (a
     requeued SLURM job, a fixed ``hydra.run.dir``), else the newest ``last.ckpt`` among the
-    sibling runs of the same name (``outputs/<name>/*``), else None (a fresh start)."""
+    sibling runs of the same name (``outputs/<name>/*``) that trained the same configuration,
+    else None (a fresh start).
+
+    The same configuration: ``config`` (this run's resolved config) and the sibling's
+    ``config.yaml`` agree on every model, loss, data and augment setting
+    (:func:`imtrans.checks.config_differences`). Where only siblings of another configuration
+    have a checkpoint, a :class:`~imtrans.errors.ConfigError` lists what differs, unless
+    ``any_config`` (``resume_any_config=true``) accepts the newest of them.
+    """
     if ckpt_path != "auto":
         return ckpt_path
+    from imtrans.checks import config_differences
+    from imtrans.errors import ConfigError
+
     own = out_dir / "checkpoints" / "last.ckpt"
-    candidates = (
-        [own]
-        if own.is_file()
-        else sorted(out_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    )
+    if own.is_file():
+        print(f"imtrans: ckpt_path=auto: resuming from {own}")
+        return str(own)
+    candidates = sorted(out_dir.parent.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
         print(f"imtrans: ckpt_path=auto: no last.ckpt under {out_dir.parent}; starting afresh")
         return None
-    print(f"imtrans: ckpt_path=auto: resuming from {candidates[-1]}")
-    return str(candidates[-1])
+    differing: list[tuple[Path, list[str]]] = []
+    for candidate in reversed(candidates):  # newest first
+        saved = candidate.parent.parent / "config.yaml"
+        theirs = OmegaConf.to_container(OmegaConf.load(saved)) if saved.is_file() else {}
+        differs = config_differences(config, theirs) if config is not None and theirs else []
+        if not differs or any_config:
+            print(f"imtrans: ckpt_path=auto: resuming from {candidate}")
+            return str(candidate)
+        differing.append((candidate, differs))
+    newest, differs = differing[0]
+    shown = "; ".join(differs[:8]) + (f"; and {len(differs) - 8} more" if len(differs) > 8 else "")
+    raise ConfigError(
+        f"ckpt_path=auto: the runs under {out_dir.parent} trained another configuration (newest "
+        f"{newest.parent.parent.name}: {shown}); resume it with its own settings, accept it with "
+        "resume_any_config=true, or start a new run under another name=..."
+    )
 
 
 def check_resume_checkpoint(ckpt_path: str, cfg: DictConfig, model) -> None:
@@ -172,6 +200,55 @@ def check_trainer(cfg: DictConfig) -> None:
             f"{what} needs GPUs (trainer.accelerator={accelerator}) and torch finds none on this machine; "
             "use trainer=ddp_cpu (DDP over 2 CPU processes) or trainer=cpu"
         )
+
+
+#: Lightning's messages that tell the user nothing to act on: hardware lines (the trainer preset
+#: says it), an advertisement, and notes on settings imtrans makes on purpose.
+_LIGHTNING_NOISE = (
+    "💡 Tip", "GPU available:", "TPU available:", "HPU available:", "`Trainer(limit_",
+    "`weights_only` was not set", "You are using a CUDA device",
+)  # fmt: skip
+
+
+class _DropKnownNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_LIGHTNING_NOISE)
+
+
+def quiet_third_parties() -> None:
+    """One line per known condition: Lightning's tips and hardware lines, deprecation notes of
+    the libraries' own calls (``_pytree``), and W&B's banners are not printed; what imtrans says
+    of them (the run's folder, the W&B folder to sync) is in its end-of-run summary."""
+    import warnings
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropKnownNoise) for f in logger.filters):
+            logger.addFilter(_DropKnownNoise())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # under DDP: the test scores are gathered over the ranks by imtrans's evaluation (the same
+    # numbers as one process), not by Lightning's per-rank averages these two advise about
+    warnings.filterwarnings("ignore", message=r".*Using `DistributedSampler` with the dataloaders")
+    warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\(.*sync_dist=True")
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: a SLURM or container limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def cap_workers(cfg: DictConfig) -> None:
+    """``data.num_workers`` at most the CPUs available (said once): more loading processes than
+    CPUs only compete with training for them, and torch warns at every DataLoader."""
+    workers, cpus = cfg.data.get("num_workers"), available_cpus()
+    if isinstance(workers, int) and workers > cpus:
+        print(f"imtrans: data.num_workers={workers} lowered to {cpus}, the CPUs this process may use")
+        with open_dict(cfg):
+            cfg.data.num_workers = cpus
 
 
 def check_writable(folder: Path, key: str) -> None:
@@ -231,8 +308,13 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> f
     """
     wandb_dir = os.environ.get("WANDB_DIR")
     STOP.clear()  # a stop asked of an earlier run in this process (a sweep, a test) is not this one's
+    from imtrans.load import trusted_checkpoints
+
     try:
-        return _train(cfg, extra_callbacks)
+        # trust=true: ckpt_path, model.init_from and model.load_pretrain may hold Python objects
+        # (imtrans.load); without it they load with weights_only=True
+        with trusted_checkpoints(bool(cfg.get("trust", False))):
+            return _train(cfg, extra_callbacks)
     finally:  # the next run in this process (a sweep, a test) chooses its own
         STOP.clear()
         if wandb_dir is None:
@@ -256,16 +338,21 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     from imtrans.data import DataError  # noqa: F401  (import errors surface early)
 
     os.environ.setdefault("WANDB_MODE", "offline")
+    quiet_third_parties()
     if cfg.task not in ("fit", "test", "fit+test"):
         raise ValueError(f"task must be fit, test or fit+test, got {cfg.task!r}")
     out_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, out_dir)
+    check_values(cfg)
+    ckpt_path = resolve_ckpt_path(
+        cfg.ckpt_path, out_dir, _config_dict(cfg), bool(cfg.get("resume_any_config", False))
+    )
     if cfg.task == "test" and not ckpt_path:
         raise ValueError("task=test needs ckpt_path=<checkpoint>")
     check_writable(out_dir, "hydra.run.dir" if "hydra" in cfg else "paths.output_dir")
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     check_trainer(cfg)
+    cap_workers(cfg)
     datamodule = hydra.utils.instantiate(cfg.data)
     # Check the data now, in this process: bad input fails with one line before any
     # worker or DDP process starts.
@@ -283,6 +370,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
         cb for cb in model.recipe_callbacks() if not any(isinstance(c, type(cb)) for c in callbacks)
     ] + callbacks
     evaluation = _metrics_callback(cfg, callbacks)
+    callbacks.append(LogConfig(model.imtrans_config))  # from the process that trains (forked or not)
     if cfg.get("iters"):
         callbacks.append(IterationLimit(int(cfg.iters)))
     # last.ckpt is written after every other callback's end-of-iteration work (EMA update)
@@ -300,8 +388,6 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
 
     if trainer.is_global_zero:
         OmegaConf.save(model.imtrans_config, out_dir / "config.yaml")
-        for logger in loggers:
-            logger.log_hyperparams(model.imtrans_config)
 
     start = time.time()
     if "fit" in cfg.task:
@@ -309,7 +395,7 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
         # Ctrl-C / SIGTERM are held only where LastCheckpoint can act on them (finish the
         # iteration, save, stop); without it they keep their usual effect (Lightning's).
         with last.catching_signals() if last is not None else contextlib.nullcontext(), _lightning_sigterm():
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not cfg.get("trust"))
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
     if "fit" in cfg.task:
@@ -332,7 +418,13 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
             _resync_csv_loggers(trainer, loggers)
             ckpt = ckpt_path if cfg.task == "test" else None
             with _lightning_sigterm():
-                trainer.test(model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+                trainer.test(
+                    model,
+                    datamodule=datamodule,
+                    ckpt_path=ckpt,
+                    verbose=False,
+                    weights_only=not cfg.get("trust"),
+                )
             if STOP.requested:
                 stopped_by = STOP.signum
                 print(
@@ -413,6 +505,27 @@ def _summary(out_dir: Path, results: dict) -> str:
     return "\n".join(lines)
 
 
+#: what a run writes before its first iteration: Hydra's record, the resolved config, the log
+_BEFORE_WORK = frozenset({".hydra", "config.yaml", "run.log"})
+
+
+def _remove_unused_run_folder(out_dir: Path, name: str) -> None:
+    """Remove the run folder of a run stopped by a mistake before any work (and its ``<name>``
+    folder when nothing else is in it): it holds no result, and an empty run would be the newest
+    of its name for ``ckpt_path=auto`` and for people looking for their last run."""
+    import shutil
+
+    try:
+        if not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= _BEFORE_WORK:
+            return
+        logging.shutdown()  # Hydra's handler of run.log
+        shutil.rmtree(out_dir)
+        if out_dir.parent.name == name and not any(out_dir.parent.iterdir()):
+            out_dir.parent.rmdir()
+    except OSError:  # a folder that cannot be removed is only left behind
+        pass
+
+
 def _kept(cfg: DictConfig, what: str) -> str:
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if not last.exists():
@@ -426,6 +539,8 @@ def _dead_rank(err: BaseException | None) -> str | None:
     distributed error once the collective fails or times out)."""
     import torch.distributed as dist
     from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
+    from imtrans.errors import shorten
 
     lost = ("Connection reset by peer", "Connection closed by peer", "DistBackendError", "timed out")
     while err is not None:
@@ -442,7 +557,7 @@ def _dead_rank(err: BaseException | None) -> str | None:
             )
         if isinstance(err, dist.DistError):
             rank = dist.get_rank() if dist.is_initialized() else "?"
-            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            first = shorten(str(err).strip().splitlines()[0], 200) if str(err).strip() else type(err).__name__
             return f"a collective failed on rank {rank}: another rank died or hung ({first})"
         err = err.__cause__ or err.__context__
     return None
@@ -452,11 +567,15 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
     """(label, cause) when ``err`` comes from the user's files (also when Hydra's
     ``instantiate`` wrapped it): bad data or missing pretrained weights, reported in one
     line without a traceback. A configuration that cannot work (``ConfigError``) likewise."""
+    from imtrans.checks import resolver_error
     from imtrans.data import DataError
     from imtrans.errors import CheckpointError, ConfigError, OutputError
     from imtrans.losses.perceptual import MissingWeightsError
+    from imtrans.pretrained import WeightsMismatchError
 
     while err is not None:
+        if resolver_error(err) is not None:  # a config value an interpolation cannot resolve
+            return "config error", resolver_error(err)
         if isinstance(err, CheckpointError):
             return "checkpoint error", err
         if isinstance(err, DataError):
@@ -465,6 +584,8 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
             return "config error", err
         if isinstance(err, OutputError):
             return "output error", err
+        if isinstance(err, WeightsMismatchError):
+            return "weights mismatch", err
         if isinstance(err, MissingWeightsError):
             return "missing weights", err
         err = err.__cause__
@@ -473,7 +594,13 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
 
 def main() -> float | None:
     """``python -m imtrans.run`` / ``imtrans``: Hydra's entry, after the output folder check."""
+    from imtrans.checks import check_command_line
+
     _check_argv_output_dirs(sys.argv[1:])
+    mistake = check_command_line(sys.argv[1:])
+    if mistake is not None:
+        print(f"imtrans: config error: {mistake}", file=sys.stderr)
+        sys.exit(2)
     return _main()
 
 
@@ -494,6 +621,7 @@ def _main(cfg: DictConfig) -> float | None:
         found = _user_error(err)
         if found is None:
             raise
+        _remove_unused_run_folder(Path(cfg.paths.output_dir), str(cfg.get("name")))
         # The user's files are at fault, not the code: one line naming the file and the problem.
         print(f"imtrans: {found[0]}: {found[1]}", file=sys.stderr)
         sys.exit(2)

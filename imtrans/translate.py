@@ -9,7 +9,8 @@ Usage (``key=value`` arguments, like ``imtrans.run`` but without a config tree):
     imtrans translate ckpt=run input=edge.png interpolate=8 style_from=a.jpg style_to=b.jpg
 
 Keys
-    ``ckpt``         a checkpoint or a run directory (``<run>/checkpoints/last.ckpt``); required
+    ``ckpt``         a checkpoint or a run directory (``<run>/checkpoints/last.ckpt``), or the
+                     ``.safetensors`` file of ``imtrans export formats=safetensors``; required
     ``input``        an image file, a folder (searched recursively) or a glob pattern; required.
                      Files are picked and read as in training (:mod:`imtrans.data.io`): RGB, L, P,
                      RGBA (composited on white), 16-bit, ... converted to the source domain's channels.
@@ -46,6 +47,9 @@ Keys
     ``ema``          ``auto`` (default): the generator EMA weights when the checkpoint has them
                      (``ema.<generator>.*`` keys, see :mod:`imtrans.inference`); ``true`` / ``false``
     ``progress``     show a progress bar on stderr (default true)
+    ``trust``        read a checkpoint that holds Python objects other than tensors and plain
+                     containers, with full unpickling, which runs any code in it (default false:
+                     such a file is refused, see :mod:`imtrans.load`); only for your own older files
     ``inst``         label-map methods (pix2pixHD): instance maps, a file or folder or glob paired
                      in sorted order with ``input``'s label maps (default: none; boundaries then
                      come from the label map). ``input`` names label maps (integer ids, PNG),
@@ -115,6 +119,7 @@ SPEC = {
     "ema": (str, "auto"),
     "progress": (bool, True),
     "inst": (str, None),
+    "trust": (bool, False),
 }
 
 
@@ -551,7 +556,7 @@ def translate(argv: list[str] | None = None) -> Result:
     """Run the command line ``argv`` (``key=value`` strings); returns what was written."""
     args = inf.parse_key_values(list(sys.argv[1:] if argv is None else argv), SPEC)
     device = inf.pick_device(args["device"])
-    model, used_ema = inf.load_for_inference(args["ckpt"], ema=args["ema"])
+    model, used_ema = inf.load_for_inference(args["ckpt"], ema=args["ema"], trust=args["trust"])
     model.to(device)
     tasks, skip_own, notices = choose_tasks(model, args)
     paths = {k: None if args[k] is None else Path(args[k]) for k in ("reference", "style_from", "style_to")}

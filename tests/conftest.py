@@ -32,6 +32,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.recorded)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stand_in_weights(tmp_path_factory):
+    """The random-weight files that tests write under standard names (metric networks, VGG, FAN)
+    all lie under the session's temporary folder: declared stand-ins (``imtrans.pretrained``),
+    used without the SHA-256 check, and said so next to any score computed from them. Session
+    scope: module fixtures that train (and subprocesses, which inherit it) see it too. Tests of
+    the check itself remove the variable."""
+    from imtrans.pretrained import STAND_IN_ENV
+
+    os.environ[STAND_IN_ENV] = str(tmp_path_factory.getbasetemp())
+    yield
+    os.environ.pop(STAND_IN_ENV, None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):
     """No test reads or writes the user's torch hub cache or W&B settings."""

@@ -113,7 +113,7 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: str | os.PathLike) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # the whole state: a run resumes from it
         if trainer.is_global_zero:
             os.replace(tmp, path)
     except OSError as err:  # disk full, quota, a vanished mount: never leave a half file

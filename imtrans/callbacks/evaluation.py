@@ -25,6 +25,10 @@ translated, and the others draw only the samples their scores read. An evaluatio
 than a few seconds shows a progress bar on stderr (rank 0; ``progress=false``, e.g.
 ``metrics.progress=false``, or ``TQDM_DISABLE=1`` hide it).
 
+A metric weight file that is not the published one (its SHA-256, see :mod:`imtrans.pretrained`)
+stops the run at setup with :class:`~imtrans.pretrained.WeightsMismatchError`, before any
+training: ``imtrans.run`` reports it in one line and exits 2.
+
 Ctrl-C or SIGTERM (:data:`~imtrans.callbacks.checkpoint.STOP`) during an evaluation ends it after
 the current block of inputs, all ranks together: the directions and tasks completed before keep
 their scores (logged, and in ``metrics.json``); the one under way reports nothing. At test this
@@ -57,6 +61,7 @@ from imtrans.metrics.evaluator import (
 from imtrans.metrics.protocols import get_protocol
 from imtrans.metrics.weights import WEIGHTS as WEIGHT_FILES
 from imtrans.metrics.weights import candidate_paths
+from imtrans.pretrained import STAND_IN_ENV, is_stand_in
 
 log = logging.getLogger("imtrans")
 
@@ -148,7 +153,8 @@ class Evaluation(L.Callback):
 
     # ------------------------------------------------------------------ record
     def protocol_record(self) -> dict[str, Any]:
-        """The protocol dict written next to the numbers, with the settings and weights used."""
+        """The protocol dict written next to the numbers, with the settings and weights used (and
+        ``stand_in_weights`` when a test's stand-in file was used, see :mod:`imtrans.pretrained`)."""
         ev = self.evaluator
         weights = {}
         for key, needed in ev.needs.items():
@@ -160,7 +166,7 @@ class Evaluation(L.Callback):
                     (p for p in candidate_paths(WEIGHT_FILES[key], ev.weights_dir) if p.is_file()), None
                 )
             weights[key] = str(path) if path is not None else "missing: metrics skipped"
-        return {
+        record = {
             **self.protocol.record(),
             "evaluation": {
                 "every_n_iters": self.every_n_iters,
@@ -171,6 +177,14 @@ class Evaluation(L.Callback):
             },
             "weights": weights,
         }
+        # a test's random weights say so next to the numbers computed from them
+        stand_ins = [k for k, path in ev.paths.items() if k in weights and path and is_stand_in(path)]
+        if stand_ins:
+            record["stand_in_weights"] = {
+                k: f"not checked against the published SHA-256 ({STAND_IN_ENV}): not the published scores"
+                for k in stand_ins
+            }
+        return record
 
     # ------------------------------------------------------------------ weights
     def _settle(self, trainer: L.Trainer) -> None:

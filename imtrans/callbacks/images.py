@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float (any shape) -> uint8 [0, 255]. Loggers need uint8: W&B turns floats
-    in [0, 1] into an all-black image without a warning (ENVIRONMENT.md §4)."""
+    in [0, 1] into an all-black image without a warning."""
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 

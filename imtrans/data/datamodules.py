@@ -507,6 +507,9 @@ class ShapesDataModule(TranslationDataModule):
     ``data.crop_size``; it must equal ``size``. ``seed`` selects the data set's images.
     """
 
+    #: the setting of the training images' size, named by the checks of the networks
+    size_key = "data.size"
+
     def __init__(
         self,
         size: int = BASE_SIZE,

@@ -1,6 +1,6 @@
 """The procedural shapes data set: known content (shape layout) and style (colours).
 
-Generated on the fly, seeded, no files (see ``SHAPES_NOTES.md``, section "Domains"):
+Generated on the fly, seeded, no files:
 
 - **Layout** (the content): 1 to 3 shapes, each a circle, an axis-aligned square (half-side
   0.85 r) or an upright equilateral triangle (circumradius r), with r ~ U(7, 16) px at 64 px

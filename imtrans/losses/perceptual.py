@@ -9,8 +9,9 @@ The network is VGG16 as the official ``Vgg16`` defines it: the 13 convs with ReL
 pooling after relu1_2, relu2_2 and relu3_3 only (there is **no** pooling between relu4_3 and
 conv5_1, unlike torchvision's ``vgg16().features``), output relu5_3 (512 channels, 1/8 of the
 input side). Weights: torchvision's ImageNet VGG16 (``vgg16-397923af.pth``), read from a
-configured path or the torch hub cache; they expect RGB in [0, 1] normalised by the ImageNet
-mean/std, so images are converted that way. (The official code used a Caffe-converted VGG16
+configured path or the torch hub cache and checked against the SHA-256 prefix in that name
+(:mod:`imtrans.pretrained`); they expect RGB in [0, 1] normalised by the ImageNet mean/std, so
+images are converted that way. (The official code used a Caffe-converted VGG16
 fed BGR in [0, 255] minus the Caffe mean; its weights are not distributed any more.)
 """
 
@@ -26,6 +27,10 @@ from torch import nn
 
 from imtrans.nets.blocks import instance_norm_input_grad_fix
 
+# The errors of pretrained weights live with their hash check (imtrans.pretrained); they are
+# also imported from here, where MissingWeightsError was first defined.
+from imtrans.pretrained import MissingWeightsError, WeightsMismatchError, check_weights  # noqa: F401
+
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
 # torchvision's vgg16().features indices that the official Vgg16 uses: relu1_1 ... relu4_3
@@ -33,11 +38,6 @@ VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
 _OFFICIAL_LAYERS = [*range(23), *range(24, 30)]
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights are neither at the configured path nor in the hub cache, and could not
-    be downloaded. The message is one line naming the file to place."""
 
 
 # Inference never calls a training loss: ``imtrans.load_model`` builds methods inside
@@ -116,8 +116,10 @@ def _load_features(
 
     A missing file is fetched from ``url`` into the hub cache when ``download`` and ``in_cache``
     (no explicit path was given); otherwise, or when that fails, :class:`MissingWeightsError`
-    names the file to place. ``only``: the first ``only`` layers are needed (keys of later
-    layers may be absent from the file).
+    names the file to place. The file, wherever it is and whatever its name, must be
+    torchvision's ``file_name``: its SHA-256 must begin with the digits that name carries
+    (:class:`WeightsMismatchError` otherwise, before training starts). ``only``: the first
+    ``only`` layers are needed (keys of later layers may be absent from the file).
     """
     if not file.is_file():
         fetched = False
@@ -132,6 +134,7 @@ def _load_features(
                 f"{name} weights not found: place torchvision's {file_name} at {file} "
                 f"(from {url}) or set loss.vgg.path"
             )
+    check_weights(file, file_name, url)
     state = torch.load(file, map_location="cpu", weights_only=True)
     wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
     needed = set(features.state_dict())

@@ -1,4 +1,4 @@
-"""``TranslationModule``: the contract every method implements (see DESIGN.md).
+"""``TranslationModule``: the contract every method implements (README.md, "Adding a method").
 
 A method subclasses it and provides:
 
@@ -95,6 +95,48 @@ def _plain(obj: Any) -> Any:
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         pass
     return obj
+
+
+#: Words of the errors torch raises for an input too small (or of a side not divisible) for a
+#: network: kernels larger than the map, norms over one element, skips that do not line up.
+_SIZE_ERROR_WORDS = (
+    "spatial element", "value per channel", "Kernel size", "kernel size", "Padding size",
+    "Output size is too small", "must match the size", "Sizes of tensors must match",
+    "shapes cannot be multiplied", "input size", "too small",
+)  # fmt: skip
+
+
+def _size_error(call: Callable[[], Any]) -> str | None:
+    """The message of a size error that ``call()`` raises (first line), None if it runs or fails
+    otherwise."""
+    try:
+        call()
+    except (RuntimeError, ValueError) as err:
+        text = " ".join(str(err).split())
+        if any(word in text for word in _SIZE_ERROR_WORDS):
+            return text[:200].rsplit(" ", 1)[0] if len(text) > 200 else text
+    except Exception:  # noqa: BLE001 - not a size error: training reports it as it comes
+        pass
+    return None
+
+
+def _training_image_size(datamodule) -> tuple[int, int] | None:
+    """(height, width) of the first training item's images, or None when the data module has no
+    training set to read (a test-only run)."""
+    get = getattr(datamodule, "dataset", None)
+    if get is None:
+        return None
+    try:
+        item = get("train", augment=True)[0]
+    except Exception:  # noqa: BLE001 - the data module reports its own errors when it loads
+        return None
+    values = (
+        item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else [item]
+    )
+    for value in values:
+        if torch.is_tensor(value) and value.dim() >= 2 and value.is_floating_point():
+            return int(value.shape[-2]), int(value.shape[-1])
+    return None
 
 
 class TranslationModule(L.LightningModule):
@@ -662,10 +704,108 @@ class TranslationModule(L.LightningModule):
         None by default."""
         return []
 
+    @classmethod
+    def run_name(cls, config: Mapping[str, Any], choice: str) -> str:
+        """The method's part of a run's name (its output folder, its W&B name), from its
+        ``model`` config: the group's choice (``cyclegan``) unless the method has variants that
+        one config group trains (CUT's ``fastcut``), which must not share a folder."""
+        return choice
+
     def check_data(self, datamodule) -> None:
         """Called by ``imtrans.run`` before training: raise :class:`imtrans.errors.ConfigError`
-        (naming the key and the fix) for data settings the method cannot train on, e.g. a batch
-        size it cannot split. Nothing by default."""
+        (naming the key and the fix) for data settings the method cannot train on.
+
+        Here: a multi-domain model's domain count against the data's domain folders, and the
+        training images' size against the networks (:meth:`check_image_size`). A method adds its
+        own (BicycleGAN: a batch it can split in two) and calls this."""
+        self.check_domains(datamodule)
+        states = (
+            _get_rng_states()
+        )  # reading an item draws its random crop: the run's streams stay as they were
+        try:
+            size = _training_image_size(datamodule)
+        finally:
+            _set_rng_states(states)
+        if size is not None:
+            # the key that sets the training images' size (the shapes data draws whole images)
+            self.check_image_size(*size, key=getattr(datamodule, "size_key", "data.crop_size"))
+
+    def check_domains(self, datamodule) -> None:
+        """A multi-domain model (its spec's ``domains``) needs as many domain folders as it has
+        domains, and at least two."""
+        declared = self.inference_spec().domains
+        found = getattr(datamodule, "domains", None)
+        if not declared or found is None:
+            return
+        found = list(found)
+        if len(found) != len(declared) or len(found) < 2:
+            where = getattr(datamodule, "root", None) or "the data"
+            fix = (
+                f"set model.num_domains={len(found)}"
+                if len(found) >= 2
+                else "give data.root a folder with a subfolder per domain in train/ and test/"
+            )
+            raise ConfigError(
+                f"model.num_domains={len(declared)}: the data has {len(found)} domain folder(s) "
+                f"({', '.join(found)} in {where}); {type(self).__name__} learns from one folder per "
+                f"domain, at least 2; {fix}"
+            )
+
+    #: Sides tried, smallest first, for the size to suggest when the training images are too
+    #: small for the networks.
+    _SIZES_TRIED = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+    def check_image_size(self, height: int, width: int, key: str = "data.crop_size") -> None:
+        """The networks on one training-size input (a ConfigError naming ``key``, the setting of
+        the images' size, and the smallest size they take, when they fail on it): every task's ``translate`` and every
+        other image network (discriminators, encoders: modules whose first layer is a
+        convolution) on zeros of the output's size, in eval mode, without gradients. The
+        module's state and the random generators are left as they were."""
+        error = self._image_size_error(height, width)
+        if error is None:
+            return
+        works = next(
+            (s for s in self._SIZES_TRIED if s > min(height, width) and self._image_size_error(s, s) is None),
+            None,
+        )
+        fix = f"use {key}={works} or more" if works else f"use larger images ({key})"
+        raise ConfigError(
+            f"{key}={height if height == width else f'{height}x{width}'}: "
+            f"the networks of {type(self).__name__} cannot take {height} x {width} images ({error}); {fix}"
+        )
+
+    def _image_size_error(self, height: int, width: int) -> str | None:
+        """What fails, in words, when the networks run on ``height x width`` inputs; None if
+        nothing does. Only size errors count: another failure (an input a network takes with
+        other arguments) is left to training to report."""
+        spec = self.inference_spec()
+        generators = {id(m) for m in self.generator_modules().values()}
+        flags = [(m, m.training) for m in self.modules()]
+        states = _get_rng_states()  # a style drawn for the probe must not shift the run's streams
+        try:
+            self.eval()
+            with torch.no_grad():
+                for task in spec.tasks:
+                    if spec.input_kind == "labels":
+                        x: Any = torch.zeros(1, height, width, dtype=torch.long, device=self.device)
+                    else:
+                        x = torch.zeros(1, task.in_channels, height, width, device=self.device)
+                    error = _size_error(lambda x=x, task=task: self.translate(x, **task.call))
+                    if error:
+                        return f"generator of {task.name}: {error}"
+                for name, net in self.named_children():
+                    conv = next((m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)), None)
+                    if id(net) in generators or not isinstance(conv, nn.Conv2d):
+                        continue
+                    z = torch.zeros(1, conv.in_channels, height, width, device=self.device)
+                    error = _size_error(lambda net=net, z=z: net(z))
+                    if error:
+                        return f"{name}: {error}"
+        finally:
+            _set_rng_states(states)
+            for m, flag in flags:
+                m.training = flag
+        return None
 
     # ------------------------------------------------------------------ fine-tuning
     def setup(self, stage: str) -> None:
@@ -698,6 +838,8 @@ class TranslationModule(L.LightningModule):
         The source's EMA copies and iteration counter are left out. A missing file, or a key or
         shape that differs, is a ConfigError naming it (the fine-tuning config must build the
         same networks: pass the architecture overrides an imported run's import.json lists).
+        The file is read without running code (:func:`imtrans.load.read_checkpoint`) unless the
+        run has ``trust=true``.
         """
         from imtrans.load import read_checkpoint
 

@@ -117,6 +117,7 @@ class BicycleGAN(TranslationModule):
         return super().translate(x, direction, style=style, num_samples=num_samples)
 
     def check_data(self, datamodule) -> None:
+        super().check_data(datamodule)
         batch = getattr(datamodule, "batch_size", None)
         if batch is not None and batch > 1 and batch % 2:
             raise ConfigError(

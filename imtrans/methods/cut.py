@@ -66,6 +66,11 @@ class CUT(TranslationModule):
     directions = ("a2b",)
     modes = ("cut", "fastcut")
 
+    @classmethod
+    def run_name(cls, config, choice: str) -> str:
+        """``fastcut`` for ``model.mode=fastcut``: CUT and FastCUT runs get folders of their own."""
+        return str(config.get("mode", choice))
+
     def __init__(
         self,
         generator: Callable[..., nn.Module],

@@ -245,18 +245,14 @@ class Pix2PixHD(TranslationModule):
                 nn.init.zeros_(m.bias)
 
     def load_pretrained(self, path: str | Path) -> None:
-        """Load every entry of a checkpoint's state dict whose name and shape match here."""
-        from imtrans.losses.perceptual import MissingWeightsError
+        """Load every entry of a checkpoint's state dict whose name and shape match here.
 
-        path = Path(path).expanduser()
-        if path.is_dir():
-            path = path / "checkpoints" / "last.ckpt"
-        if not path.is_file():
-            raise MissingWeightsError(
-                f"model.load_pretrain: {path} not found (a checkpoint or run directory)"
-            )
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        state = ckpt.get("state_dict", ckpt)
+        Read as every checkpoint is (:func:`imtrans.load.read_checkpoint`): without running code
+        unless the run has ``trust=true``, a file that cannot be used is one CheckpointError."""
+        from imtrans.load import read_checkpoint
+
+        path, ckpt = read_checkpoint(path, "model.load_pretrain", imtrans=False)
+        state = ckpt["state_dict"]
         own = self.state_dict()
         match = {
             k: v

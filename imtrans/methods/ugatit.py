@@ -19,7 +19,7 @@ Official quirks kept: default PyTorch init, Adam's coupled weight decay on every
 the CAM re-weighting of the Ds with the raw (not spectral-normalised) classifier weight.
 
 This follows the official *PyTorch* code. The paper's numbers came from the official
-TensorFlow code (taki0112/UGATIT), which differs (REFERENCE_NEW_METHODS.md §1.1): a step-wise
+TensorFlow code (taki0112/UGATIT), which differs in these points: a step-wise
 per-epoch decay (100 x 10k iterations) instead of the per-iteration ramp; N(0, 0.02) init and
 an L2 term on kernels only; one shared CAM classifier with a bias; biases on every conv and
 affine InstanceNorm; an MLP of width ch x n_res with biases; AdaLIN rho initialised 1.0 and
@@ -54,6 +54,12 @@ class UGATIT(TranslationModule):
         input_nc, output_nc: channels of domain A and domain B images.
         **kwargs: ``TranslationModule`` arguments (loss, optimizer, scheduler, ...).
     """
+
+    @classmethod
+    def run_name(cls, config, choice: str) -> str:
+        """``ugatit_light`` or ``ugatit_full`` (``model.generator.light``): the two networks differ."""
+        light = (config.get("generator") or {}).get("light", True)
+        return f"{choice}_{'light' if light else 'full'}"
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Quality and diversity metrics, measured one way for every method (DESIGN.md, "Metrics").
+"""Quality and diversity metrics, measured one way for every method (README.md, "Evaluation").
 
 - :mod:`~imtrans.metrics.protocols`: the named protocols (``munit``, ``bicyclegan``,
   ``stargan_v2``, ``cut``, ``quick``) and the record written next to every number;

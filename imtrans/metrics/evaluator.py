@@ -33,6 +33,12 @@ order. Style codes are drawn per (input, sample) and the generator's own noise p
 from the protocol seed, so one process and many translate the same images and give the same
 numbers.
 
+Weight files are checked against their published SHA-256 (:mod:`imtrans.pretrained`): a file
+under a standard name that is another file stops the evaluation with
+:class:`~imtrans.pretrained.WeightsMismatchError` (the user's to fix: no score is computed from
+it); a test's declared stand-in is used, with a notice that its scores are not the published
+metric.
+
 Only the work of the scores that apply is done. A score is skipped when its network's weights
 are missing (the one-line notice), switched off, or without data (no target image, no
 reference); each direction or task then draws only the samples per input that the remaining
@@ -71,12 +77,22 @@ from imtrans.metrics.networks import (
     AlexLPIPS,
     InceptionFeatures,
     TorchvisionInceptionFeatures,
+    default_lpips_heads,
     pil_resize,
     rgb,
     to_uint8,
 )
 from imtrans.metrics.protocols import Protocol
-from imtrans.metrics.weights import ALEXNET, INCEPTION, WEIGHTS, missing_notice, resolve_weights
+from imtrans.metrics.weights import (
+    ALEXNET,
+    INCEPTION,
+    LPIPS_ALEX_HEADS,
+    WEIGHTS,
+    missing_notice,
+    resolve_weights,
+    verify,
+)
+from imtrans.pretrained import STAND_IN_ENV, WeightsMismatchError, is_stand_in
 
 log = logging.getLogger("imtrans")
 
@@ -388,6 +404,8 @@ class Evaluator:
         self.progress_delay = progress_delay
         self.should_stop = should_stop
         self.paths: dict[str, Path | None] = {}
+        #: files under a standard name that are not the published file (raised by :meth:`settle`)
+        self.refused: dict[str, WeightsMismatchError] = {}
         self.available: dict[str, bool] = {}
         self._nets: dict[str, torch.nn.Module] = {}
         self._reference: dict[Any, torch.Tensor] = {}
@@ -404,27 +422,48 @@ class Evaluator:
         return {self.fid_key: self.want["fid"] or self.want["kid"], ALEXNET.key: self.want["lpips"]}
 
     def find_weights(self, download: bool | None = None) -> dict[str, bool]:
-        """Look for (and maybe download) the weight files; returns {network: found}."""
+        """Look for (and maybe download) the weight files; returns {network: found}.
+
+        A file that fails its hash check counts as not found here and is kept in ``refused``:
+        :meth:`settle` raises it, after the ranks agreed (a raise on one rank alone before a
+        collective would leave the others waiting)."""
         download = self.download if download is None else download
         found = {}
         for key, needed in self.needs.items():
             weights = WEIGHTS[key]
             if not needed:
                 continue
+            self.refused.pop(key, None)
             if key == INCEPTION.key and not _has_torch_fidelity():
                 self.paths[key] = None
             else:
-                self.paths[key] = resolve_weights(weights, self.weights_dir, download)
+                try:
+                    self.paths[key] = resolve_weights(weights, self.weights_dir, download)
+                    if key == ALEXNET.key and self.paths[key] is not None:
+                        verify(LPIPS_ALEX_HEADS, default_lpips_heads())  # LPIPS reads these with it
+                except WeightsMismatchError as err:
+                    self.paths[key], self.refused[key] = None, err
             found[key] = self.paths[key] is not None
         return found
 
     def settle(self, available: Mapping[str, bool], notify: bool = True) -> None:
-        """Fix which networks are used (e.g. after all ranks agreed) and emit the notices."""
+        """Fix which networks are used (e.g. after all ranks agreed) and emit the notices.
+
+        Raises :class:`~imtrans.pretrained.WeightsMismatchError` when a needed file is not the
+        published one: no score is computed from it, and skipping it silently would hide it."""
+        if self.refused:
+            raise next(iter(self.refused.values()))
         self.available = dict(available)
         for key, ok in self.available.items():
-            if ok:
-                continue
-            if key == INCEPTION.key and not _has_torch_fidelity():
+            path = self.paths.get(key)
+            if ok:  # found and verified, or a test's stand-in (said, so its numbers never pass for FID)
+                if path is None or not is_stand_in(path):
+                    continue
+                line = (
+                    f"imtrans: {WEIGHTS[key].used_for} from a stand-in: {path} was used without a hash "
+                    f"check ({STAND_IN_ENV}), so these are not the published scores"
+                )
+            elif key == INCEPTION.key and not _has_torch_fidelity():
                 line = "imtrans: FID and KID skipped: torch-fidelity is not installed (pip install 'imtrans[metrics]')"
             else:
                 line = missing_notice(key, self.weights_dir)

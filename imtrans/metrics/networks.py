@@ -11,7 +11,11 @@
   linear heads calibrated on human judgements (shipped inside torchmetrics and lpips, 6 KB).
   Same computation as ``lpips.LPIPS(net="alex", version="0.1")``.
 
-Both hold no trainable parameters and are meant to live in a callback, never in a
+Each checks its files against their published SHA-256 before reading them
+(:func:`imtrans.metrics.weights.verify`; cached per file, so a second network costs nothing):
+another file under a standard name raises :class:`~imtrans.pretrained.WeightsMismatchError`.
+
+All hold no trainable parameters and are meant to live in a callback, never in a
 LightningModule (they would add ~96 MB / ~10 MB to every checkpoint).
 """
 
@@ -25,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from imtrans.metrics.weights import ALEXNET, INCEPTION, LPIPS_ALEX_HEADS, TORCHVISION_INCEPTION, verify
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -50,6 +56,7 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+        verify(INCEPTION, weights_path)
         self.net = FeatureExtractorInceptionV3(
             "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights_path)
         )
@@ -144,6 +151,7 @@ class TorchvisionInceptionFeatures(nn.Module):
         net = inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
         names = [n for stage, _ in self.STAGES for n in stage]
         self.trunk = nn.ModuleDict({n: getattr(net, n) for n in names})
+        verify(TORCHVISION_INCEPTION, weights_path)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         # strict on the trunk: a file that lacks one of its tensors fails here, not silently
         self.trunk.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in self.trunk})
@@ -207,6 +215,7 @@ class AlexLPIPS(nn.Module):
         from torchvision.models import alexnet
 
         features = alexnet(weights=None).features
+        verify(ALEXNET, backbone_path)
         state = torch.load(backbone_path, map_location="cpu", weights_only=True)
         features.load_state_dict(
             {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
@@ -214,7 +223,9 @@ class AlexLPIPS(nn.Module):
         self.scaling = _ScalingLayer()
         self.stages = nn.ModuleList(nn.Sequential(*features[a:b]) for a, b in self.STAGES)
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.CHANNELS)
-        heads = torch.load(heads_path or default_lpips_heads(), map_location="cpu", weights_only=True)
+        heads_path = heads_path or default_lpips_heads()
+        verify(LPIPS_ALEX_HEADS, heads_path)
+        heads = torch.load(heads_path, map_location="cpu", weights_only=True)
         for i, lin in enumerate(self.lins):
             lin.weight.data.copy_(heads[f"lin{i}.model.1.weight"])
         self.requires_grad_(False).eval()

@@ -1,4 +1,4 @@
-"""Exact scores on the procedural shapes data set; no pretrained network (SHAPES_NOTES.md, "Metrics").
+"""Exact scores on the procedural shapes data set; no pretrained network (data: :mod:`imtrans.data.shapes`).
 
 All colour distances are Euclidean in RGB on the 0-255 scale; images are uint8 N x 3 x H x W
 (grayscale repeated), masks bool N x H x W.

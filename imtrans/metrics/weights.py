@@ -6,6 +6,12 @@ where the machine reaches the host, downloaded into the hub cache. Absent and un
 :func:`resolve_weights` returns None and :func:`missing_notice` gives the one line that names
 the file to place and where. Nothing is ever replaced by a stand-in network.
 
+A file found (or downloaded) is checked against the published SHA-256 whose first digits its
+name carries (:func:`imtrans.pretrained.verify_weights`): another file under the name raises
+:class:`~imtrans.pretrained.WeightsMismatchError`, one line naming it and where to download it
+again, and no score is computed from it. The LPIPS heads shipped in torchmetrics are checked
+against their full published SHA-256 (:data:`LPIPS_ALEX_HEADS`).
+
 Set ``IMTRANS_METRICS_DOWNLOAD=0`` (or ``metrics.download=false``) to never try a download,
 e.g. in tests or on a cluster whose compute nodes must not reach the internet.
 """
@@ -21,6 +27,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+
+from imtrans.pretrained import expected_sha256, verify_weights
 
 log = logging.getLogger("imtrans")
 
@@ -59,6 +67,14 @@ TORCHVISION_INCEPTION = WeightsFile(
     used_for="FID and KID (torchvision ImageNet Inception-v3)",
 )
 WEIGHTS = {w.key: w for w in (INCEPTION, ALEXNET, TORCHVISION_INCEPTION)}
+#: The LPIPS v0.1 linear heads of AlexNet, read from the installed torchmetrics (never downloaded;
+#: its SHA-256 is in ``imtrans.pretrained.PUBLISHED_SHA256``).
+LPIPS_ALEX_HEADS = WeightsFile(
+    key="lpips_alex_heads",
+    filename="alex.pth",
+    url="https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+    used_for="LPIPS",
+)
 
 # Hosts found unreachable in this process: each is tried once, not once per evaluation.
 _UNREACHABLE: set[str] = set()
@@ -95,7 +111,10 @@ def _download(weights: WeightsFile, target: Path) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         print(f"imtrans: downloading {weights.url} to {target}", file=sys.stderr, flush=True)
-        torch.hub.download_url_to_file(weights.url, str(target), progress=False)
+        # torch checks the hash prefix before the file takes its name
+        torch.hub.download_url_to_file(
+            weights.url, str(target), hash_prefix=expected_sha256(weights.filename), progress=False
+        )
     except Exception as err:  # network errors of every kind: report and go on without
         log.warning("imtrans: download of %s failed: %s", weights.url, err)
         _UNREACHABLE.add(urlparse(weights.url).hostname or "")
@@ -117,21 +136,49 @@ def resolve_weights(
     weights_dir: str | os.PathLike | None = None,
     download: bool = True,
 ) -> Path | None:
-    """The local path of ``weights``, downloading it into the hub cache when allowed; None if absent."""
+    """The local path of ``weights``, downloading it into the hub cache when allowed; None if absent.
+
+    The first file found is checked against its published SHA-256 (:func:`verify_weights`):
+    :class:`~imtrans.pretrained.WeightsMismatchError` when it is another file; a later candidate never stands in
+    for it (the wrong file would stay, and be found by the next tool)."""
     weights = WEIGHTS[weights] if isinstance(weights, str) else weights
     for path in candidate_paths(weights, weights_dir):
         if path.is_file():
+            verify(weights, path)
             return path
     if download_allowed(download):
-        return _download(weights, hub_checkpoints_dir() / weights.filename)
+        path = _download(weights, hub_checkpoints_dir() / weights.filename)
+        if path is not None:
+            verify(weights, path)
+        return path
     return None
+
+
+def verify(weights: WeightsFile | str, path: str | os.PathLike) -> str:
+    """:func:`imtrans.pretrained.verify_weights` for a standard metric file: ``"verified"`` or
+    ``"stand-in"``; :class:`~imtrans.pretrained.WeightsMismatchError` naming where to download it
+    again."""
+    weights = WEIGHTS[weights] if isinstance(weights, str) else weights
+    remedy = None  # "delete it and download it again from <url>"
+    if weights is LPIPS_ALEX_HEADS:  # a file of an installed package, not a download
+        remedy = (
+            "reinstall the package it comes from (pip install --force-reinstall --no-deps torchmetrics) "
+            f"or replace it with {weights.url}"
+        )
+    return verify_weights(path, weights.filename, weights.url, remedy)
 
 
 def missing_notice(weights: WeightsFile | str, weights_dir: str | os.PathLike | None = None) -> str:
     """One line: which metrics are skipped, which file to place, where, and where it comes from."""
     weights = WEIGHTS[weights] if isinstance(weights, str) else weights
-    places = " or ".join(str(p.parent) for p in candidate_paths(weights, weights_dir))
-    return (
-        f"imtrans: {weights.used_for} skipped: {weights.filename} not found; place it in {places} "
-        f"(from {weights.url}) or set metrics.weights_dir"
-    )
+    home = str(Path.home())
+    folders = [
+        "~" + str(p.parent)[len(home) :] if str(p.parent).startswith(home + "/") else str(p.parent)
+        for p in candidate_paths(weights, weights_dir)
+    ]
+    if weights_dir:  # the first folder is the one the config names
+        folders[0] = f"metrics.weights_dir={folders[0]}"
+    else:
+        folders.append("metrics.weights_dir")
+    where = " or ".join(folders)
+    return f"imtrans: {weights.used_for} skipped: no {weights.filename} in {where} (from {weights.url})"

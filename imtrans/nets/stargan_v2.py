@@ -524,8 +524,12 @@ def wing_path(path: str | None = None):
 def load_fan(path: str | None = None) -> FAN:
     """The pretrained, frozen FAN from StarGAN v2's ``wing.ckpt`` (``{"state_dict": ...}``), in eval
     mode. Looked for at ``path`` or in the torch hub cache; a missing file is one line naming the
-    file to place (:class:`~imtrans.losses.perceptual.MissingWeightsError`); nothing is downloaded."""
-    from imtrans.losses.perceptual import MissingWeightsError
+    file to place (:class:`~imtrans.losses.perceptual.MissingWeightsError`); nothing is downloaded.
+
+    No SHA-256 of ``wing.ckpt`` is published (the official download.sh fetches it without a
+    checksum), so the file cannot be verified: it is used with a one-line warning
+    (:func:`imtrans.pretrained.check_weights`), and only its keys are checked below."""
+    from imtrans.pretrained import MissingWeightsError, check_weights
 
     file = wing_path(path)
     if not file.is_file():
@@ -533,6 +537,7 @@ def load_fan(path: str | None = None) -> FAN:
             f"FAN weights not found: place StarGAN v2's {WING_FILE} at {file} "
             f"(download.sh wing: {WING_URL}) or set model.fan.path"
         )
+    check_weights(file, WING_FILE, WING_URL)
     state = torch.load(file, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     fan = FAN()

@@ -4,7 +4,7 @@
     python -m imtrans.official cyclegan checkpoints/horse2zebra_pretrained/ out=zoo/h2z direction=a2b
 
 Each official repository saves its networks in its own format (a raw state dict per network,
-``{'a', 'b'}`` dicts, one dict of eight networks, ...; ``../shared/OFFICIAL_CHECKPOINTS.md``).
+``{'a', 'b'}`` dicts, one dict of eight networks, ...; each format module's docstring says which).
 One module per method under :mod:`imtrans.official.formats` knows its format: it finds the
 files in ``PATH``, reads the architecture options from the tensors' shapes, renames every key
 to ours and returns an :class:`Imported`. What is common lives here: reading files safely,
@@ -42,6 +42,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from imtrans.errors import shorten
+
 __all__ = [
     "IDENTITY",
     "Imported",
@@ -50,6 +52,7 @@ __all__ = [
     "available_methods",
     "get_format",
     "import_official",
+    "load_error",
     "newest",
     "read_file",
     "rename_keys",
@@ -140,10 +143,40 @@ def read_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and EOF errors all mean the same to the user
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if _is_text(path):
+            raise OfficialFormatError(f"{path}: not a readable PyTorch checkpoint (a text file)") from None
         raise OfficialFormatError(
-            f"{path}: not a readable PyTorch checkpoint (truncated or another format: {reason[:120]})"
+            f"{path}: not a readable PyTorch checkpoint (truncated or another format: {load_error(err)})"
         ) from None
+
+
+def _is_text(path: Path) -> bool:
+    """Whether the file opens with text (no control bytes but tabs and line ends): the unpickler's
+    complaint about a text file is a meaningless opcode, the plain fact helps more."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return bool(head) and all(b >= 32 or b in b"\t\n\r" for b in head)
+
+
+def load_error(err: BaseException, width: int = 120) -> str:
+    """The useful part of a failed ``torch.load`` / unpickling, for a one-line message.
+
+    PyTorch's refusal of a pickled object is a paragraph of advice (load with
+    ``weights_only=False``, which the importer never does, or file an issue) around one sentence
+    that says what the file holds; only that sentence is kept. Other long texts keep their first
+    sentence (the rest is PyTorch's advice), and anything still too long is cut between words.
+    """
+    text = " ".join(str(err).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+        text = re.split(r" (?:Please use|Check the documentation|To allowlist)", text)[0]
+    elif len(text) > width:
+        text = re.split(r"(?<=\.) ", text, maxsplit=1)[0]
+    return shorten(text.strip() or type(err).__name__, width)
 
 
 def state_dict_in(obj: Any, path: Path, what: str = "") -> dict[str, torch.Tensor]:
@@ -171,7 +204,8 @@ def entry(obj: Any, key: str, path: Path, hint: str = "") -> Any:
     if not isinstance(obj, Mapping):
         raise OfficialFormatError(f"{path}: expected a dict with {key!r}, found a {type(obj).__name__}{hint}")
     if key not in obj:
-        found = ", ".join(repr(k) for k in list(obj)[:8])
+        keys = list(obj)
+        found = ", ".join(repr(k) for k in keys[:8]) + (f", … ({len(keys)} in all)" if len(keys) > 8 else "")
         raise OfficialFormatError(f"{path}: no entry {key!r} (entries: {found}){hint}")
     return obj[key]
 

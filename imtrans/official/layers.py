@@ -5,7 +5,10 @@ The official networks are one flat ``model`` Sequential whose index is a *layer 
 pads, norms and activations count, a ResnetBlock counts one. Ours group the layers of a
 level into a :class:`imtrans.nets.ConvBlock` (``[pad,] conv, norm, act``), so an official
 position becomes a (block, layer) pair. The functions here compute that arithmetic once from
-the architecture options (``../shared/OFFICIAL_CHECKPOINTS.md`` §3, rules R1, R2, H1).
+the architecture options. Rule labels, as the format modules cite them: R1 junyanz's
+``ResnetGenerator`` and H1 pix2pixHD's ``GlobalGenerator`` (the same layout), R2 junyanz's
+``NLayerDiscriminator``; H2, H3 (pix2pixHD's ``LocalEnhancer``, ``MultiscaleDiscriminator``) and
+B1-B3 (BicycleGAN's G, D, E) are defined in their format modules.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """``imtrans zoo``: the pretrained models the official repositories publish, fetched and imported.
 
     imtrans zoo                                   # the list: name, method, data, resolution, needs
-    imtrans zoo show NAME                         # one entry in full, with its import command
+    imtrans zoo show NAME                         # one entry: the model, its files, its import command
     imtrans zoo get NAME [root=DIR] [out=DIR] [options] [overrides]
 
-The entries live in ``imtrans/official/zoo.yaml`` (one per published model of
-``../shared/OFFICIAL_CHECKPOINTS.md`` section 2: URLs, where the official scripts put the files,
-the importer options and Hydra overrides that rebuild the model at the official test resolution).
+The entries live in ``imtrans/official/zoo.yaml`` (one per model the official repositories
+publish: URLs, where the official scripts put the files, the importer options and Hydra overrides
+that rebuild the model at the official test resolution).
 
 ``get`` downloads each file of the entry to ``root/NAME/<official path>`` (``root`` default
 ``pretrained``; a checkout of the official repository works too: a file already at
@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from imtrans.errors import shorten
 
 ZOO_FILE = Path(__file__).with_name("zoo.yaml")
 DEFAULT_ROOT = "pretrained"
@@ -199,15 +201,40 @@ def table(entries: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
     lines.append("")
     lines.append(
-        f"{len(entries)} models. `imtrans zoo show NAME` for one in full, "
+        f"{len(entries)} models. `imtrans zoo show NAME` for one in detail, "
         "`imtrans zoo get NAME [root=DIR] [out=DIR]` to fetch and import it."
     )
     return "\n".join(lines)
 
 
+#: the fields ``show`` prints, in this order: what the model is, where it comes from, what the
+#: official code does with it. Paths, options and overrides appear in the printed files and import
+#: command; ``official_options``, ``reported_note`` and ``dev_notes`` are the maintainers' record.
+SHOWN = (
+    "name",
+    "method",
+    "translates",
+    "data",
+    "repository",
+    "paper",
+    "resolution",
+    "manual",
+    "manual_reason",
+    "official_download",
+    "official_test",
+    "reported",
+    "notes",
+)
+
+
 def show(entry: dict[str, Any], plan: Plan) -> str:
-    """One entry in full, then where its files go and its import command."""
-    text = yaml.safe_dump(entry, sort_keys=False, width=4096, allow_unicode=True).rstrip()
+    """What a user needs of one entry (:data:`SHOWN`), then where its files go and its import
+    command."""
+    view = {key: entry[key] for key in SHOWN if key in entry}
+    view["repository"] = f"https://github.com/{entry['repository']}"
+    if not entry.get("reported"):
+        view["reported"] = "no numbers recorded in the zoo; see the paper"
+    text = yaml.safe_dump(view, sort_keys=False, width=4096, allow_unicode=True).rstrip()
     lines = [text, "", "files (imtrans zoo get):"]
     for f in entry["files"]:
         lines.append(f"  {f['url']}\n    -> {plan.target(f)}" + ("  (optional)" if f.get("optional") else ""))
@@ -231,7 +258,7 @@ def instructions(plan: Plan, files: list[dict[str, Any]]) -> str:
 # ----------------------------------------------------------------------------- downloading
 def _network_reason(err: BaseException) -> str:
     reason = getattr(err, "reason", None) or err
-    return f"{type(reason).__name__}: {reason}".strip()[:160]
+    return shorten(f"{type(reason).__name__}: {reason}", 160)
 
 
 def _progress(total: int | None, initial: int, name: str):
@@ -431,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     from imtrans.official import OfficialFormatError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help", "help"):
+    if (argv and argv[0] == "help") or any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return
     positional, keyed = _parse(argv)

@@ -2,7 +2,9 @@
 
 They carry the real file names and layouts, so the real loading code runs offline; the values
 are random (seeded), so only plumbing and agreement with reference implementations can be
-tested, never the published numbers.
+tested, never the published numbers. Their SHA-256 is not the published one: they pass only as
+declared stand-ins (``IMTRANS_STAND_IN_WEIGHTS``, set in tests/conftest.py to the session's
+temporary folder), and every score computed from them carries a notice saying so.
 """
 
 from __future__ import annotations

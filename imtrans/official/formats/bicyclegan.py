@@ -8,7 +8,7 @@ models are ``pretrained_models/<name>/latest_net_{G,E}.pth``: the discriminators
 initialised fresh (and E too for a ``--no_encode`` model such as maps, which has no E file;
 example-guided translation then needs an encoder trained first).
 
-Renaming (``../shared/OFFICIAL_CHECKPOINTS.md`` §3): B1, G ``G_Unet_add_all`` (z added at every
+Renaming (labels as in :mod:`~imtrans.official.layers`): B1, G ``G_Unet_add_all`` (z added at every
 down block): each ``submodule`` is our ``inner``; B2, D/D2 ``D_NLayersMulti``: scale ``model_<s>``
 is our ``scales.<s>.model`` by rule R2; B3, E ``E_ResNet``: ``fc.0``/``fcVar.0`` are our
 ``mu``/``logvar``, ``conv.<n>.conv.{2,5.0}`` our ``conv.<n>.body.{2,5}``. Read from the shapes:

@@ -44,6 +44,7 @@ from imtrans.official import (
     Network,
     OfficialFormatError,
     Rules,
+    load_error,
     read_file,
     state_dict_in,
 )
@@ -128,9 +129,8 @@ def load_clusters(path: Path) -> dict:
     except OfficialFormatError:
         raise
     except Exception as err:  # bad magic, truncated, refused global: all one message
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OfficialFormatError(
-            f"{path}: not a readable cluster file (.npy of a dict: {reason[:120]})"
+            f"{path}: not a readable cluster file (.npy of a dict: {load_error(err)})"
         ) from None
     centres = obj.item() if isinstance(obj, np.ndarray) and obj.shape == () else obj
     if not isinstance(centres, dict):
