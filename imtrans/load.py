@@ -45,9 +45,10 @@ import hydra
 import torch
 from omegaconf import OmegaConf
 
+from imtrans import __version__
 from imtrans.errors import CheckpointError, shorten
 from imtrans.losses.perceptual import without_loss_networks
-from imtrans.methods.base import TranslationModule
+from imtrans.methods.base import CHECKPOINT_FORMAT, TranslationModule
 
 #: The command-line key (and ``imtrans.run`` config key) that reads a checkpoint with full unpickling.
 TRUST_KEY = "trust"
@@ -206,6 +207,13 @@ def read_checkpoint(
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(
             f"{key}={path}: a PyTorch file, but not a training checkpoint (no 'state_dict')"
+        )
+    written = ckpt.get("imtrans_format", 0)
+    if isinstance(written, int) and written > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{key}={path}: written by a newer imtrans ({ckpt.get('imtrans_version', '?')}, checkpoint "
+            f"format {written}; this imtrans {__version__} reads formats up to {CHECKPOINT_FORMAT}); "
+            "upgrade imtrans (pip install -U imtrans) to read it"
         )
     if imtrans and "imtrans_config" not in ckpt:
         raise CheckpointError(

@@ -32,6 +32,10 @@ def bad_files(tmp_path_factory, request):
     whole = (run / "checkpoints" / "last.ckpt").read_bytes()
     (root / "truncated.ckpt").write_bytes(whole[: len(whole) // 2])
     torch.save({"state_dict": {}}, root / "foreign.ckpt")
+    newer = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert newer["imtrans_format"] == 1 and newer["imtrans_version"]  # what this imtrans writes
+    newer.update(imtrans_format=99, imtrans_version="9.0.0")
+    torch.save(newer, root / "newer.ckpt")
     (root / "no_last" / "checkpoints").mkdir(parents=True)
     cases = {
         "missing": (root / "nope.ckpt", "no such file"),
@@ -39,11 +43,12 @@ def bad_files(tmp_path_factory, request):
         "text": (root / "text.ckpt", "not a readable PyTorch checkpoint"),
         "truncated": (root / "truncated.ckpt", "not a readable PyTorch checkpoint"),
         "not imtrans": (root / "foreign.ckpt", "not an imtrans checkpoint"),
+        "newer": (root / "newer.ckpt", "written by a newer imtrans (9.0.0, checkpoint format 99"),
     }
     return run, cases
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "not imtrans"])
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "not imtrans", "newer"])
 def test_translate_and_export_name_the_file(bad_files, case, tmp_path):
     _, cases = bad_files
     path, words = cases[case]
@@ -63,7 +68,7 @@ def _overrides(model: str, extra: list[str]) -> list[str]:
     return tiny_run_overrides(model, "shapes", iters=2, extra=["task=fit", "metrics=none", *extra])
 
 
-@pytest.mark.parametrize("case", ["empty", "text", "truncated", "not imtrans"])
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "not imtrans", "newer"])
 def test_run_refuses_a_bad_ckpt_path_before_training(bad_files, case, tmp_path):
     _, cases = bad_files
     path, words = cases[case]

@@ -139,6 +139,12 @@ def _training_image_size(datamodule) -> tuple[int, int] | None:
     return None
 
 
+#: The layout of the checkpoints this imtrans writes (the ``imtrans_*`` entries and what they
+#: hold); raised when a change makes older readers misread them. Read by
+#: :func:`imtrans.load.read_checkpoint`, which refuses a file of a higher number.
+CHECKPOINT_FORMAT = 1
+
+
 class TranslationModule(L.LightningModule):
     """Base class of every translation method (manual optimisation, one step helper).
 
@@ -890,6 +896,11 @@ class TranslationModule(L.LightningModule):
         return states
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from imtrans import __version__
+
+        # which imtrans wrote it: a file of a newer layout is refused by an older reader in one line
+        checkpoint["imtrans_version"] = __version__
+        checkpoint["imtrans_format"] = CHECKPOINT_FORMAT
         if self.imtrans_config is not None:
             checkpoint["imtrans_config"] = self.imtrans_config
         checkpoint["imtrans_ranks"] = self._gather_ranks(self.rank_state())
