@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 
 class ConfigError(ValueError):
     """A configuration value that cannot work: ``"<key>=<value>: <why>; <what to set instead>"``."""
@@ -41,3 +44,32 @@ def shorten(text: str, width: int = 120) -> str:
         first = text.split(" ", 1)[0]
         return first if first == text else first + "…"
     return text[:cut].rstrip(",;:-—( ") + "…"
+
+
+def is_text_file(path: Path) -> bool:
+    """Whether the file opens with text (no control bytes but tabs and line ends): the unpickler's
+    complaint about a text file is a meaningless opcode, the plain fact helps more."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return False
+    return bool(head) and all(b >= 32 or b in b"\t\n\r" for b in head)
+
+
+def load_error(err: BaseException, width: int = 120) -> str:
+    """The useful part of a failed ``torch.load`` / unpickling, for a one-line message.
+
+    PyTorch's refusal of a pickled object is a paragraph of advice (load with
+    ``weights_only=False``, which the importer never does, or file an issue) around one sentence
+    that says what the file holds; only that sentence is kept. Other long texts keep their first
+    sentence (the rest is PyTorch's advice), and anything still too long is cut between words.
+    """
+    text = " ".join(str(err).split())
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1]
+        text = re.split(r" (?:Please use|Check the documentation|To allowlist)", text)[0]
+    elif len(text) > width:
+        text = re.split(r"(?<=\.) ", text, maxsplit=1)[0]
+    return shorten(text.strip() or type(err).__name__, width)

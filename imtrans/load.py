@@ -46,7 +46,7 @@ import torch
 from omegaconf import OmegaConf
 
 from imtrans import __version__
-from imtrans.errors import CheckpointError, shorten
+from imtrans.errors import CheckpointError, is_text_file, load_error, shorten
 from imtrans.losses.perceptual import without_loss_networks
 from imtrans.methods.base import CHECKPOINT_FORMAT, TranslationModule
 
@@ -123,11 +123,11 @@ def _torch_load(file: Path, key: str, path: str | Path, map_location, trust: boo
             what = "it holds Python objects other than tensors and plain containers"
             what += f" ({shown})" if names else ""
             raise _unsafe(key, path, f"{what}, which could run code when loaded") from None
-        if weights_only:  # not a pickle at all (a text file): torch's own words after the advice
-            message = message.partition("WeightsUnpickler error:")[2].partition("Check the documentation")[0]
-        reason = shorten(message, 120) or type(err).__name__
+        if is_text_file(file):  # the unpickler's words for it are a meaningless opcode
+            raise CheckpointError(f"{key}={path}: not a readable PyTorch checkpoint (a text file)") from None
         raise CheckpointError(
-            f"{key}={path}: not a readable PyTorch checkpoint (truncated, or another kind of file: {reason})"
+            f"{key}={path}: not a readable PyTorch checkpoint (truncated, or another kind of file: "
+            f"{load_error(err)})"
         ) from None
 
 

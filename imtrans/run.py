@@ -499,6 +499,9 @@ def _summary(out_dir: Path, results: dict) -> str:
     for name in ("config.yaml", "checkpoints/last.ckpt", "samples", "metrics.json"):
         if (out_dir / name).exists():
             lines.append(f"  {name:<22} {out_dir / name}")
+    offline = sorted((out_dir / "wandb").glob("offline-run-*"))
+    if offline:  # W&B's own banner saying so is silenced (imtrans.run.quiet_third_parties)
+        lines.append(f"  {'wandb (offline)':<22} upload with: wandb sync {out_dir / 'wandb'}/offline-run-*")
     scores = {k: v for k, v in results.items() if k.startswith(("val/", "test/", "best/"))}
     for key, value in sorted(scores.items()):
         lines.append(f"  {key:<22} {value:.4f}" if isinstance(value, float) else f"  {key:<22} {value}")

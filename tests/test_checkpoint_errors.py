@@ -40,7 +40,7 @@ def bad_files(tmp_path_factory, request):
     cases = {
         "missing": (root / "nope.ckpt", "no such file"),
         "empty": (root / "empty.ckpt", "empty file (0 bytes)"),
-        "text": (root / "text.ckpt", "not a readable PyTorch checkpoint"),
+        "text": (root / "text.ckpt", "not a readable PyTorch checkpoint (a text file)"),
         "truncated": (root / "truncated.ckpt", "not a readable PyTorch checkpoint"),
         "not imtrans": (root / "foreign.ckpt", "not an imtrans checkpoint"),
         "newer": (root / "newer.ckpt", "written by a newer imtrans (9.0.0, checkpoint format 99"),

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from imtrans.errors import shorten
+from imtrans.errors import is_text_file, load_error, shorten  # noqa: F401  (load_error: for the formats)
 
 __all__ = [
     "IDENTITY",
@@ -143,40 +143,11 @@ def read_file(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and EOF errors all mean the same to the user
-        if _is_text(path):
+        if is_text_file(path):
             raise OfficialFormatError(f"{path}: not a readable PyTorch checkpoint (a text file)") from None
         raise OfficialFormatError(
             f"{path}: not a readable PyTorch checkpoint (truncated or another format: {load_error(err)})"
         ) from None
-
-
-def _is_text(path: Path) -> bool:
-    """Whether the file opens with text (no control bytes but tabs and line ends): the unpickler's
-    complaint about a text file is a meaningless opcode, the plain fact helps more."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(512)
-    except OSError:
-        return False
-    return bool(head) and all(b >= 32 or b in b"\t\n\r" for b in head)
-
-
-def load_error(err: BaseException, width: int = 120) -> str:
-    """The useful part of a failed ``torch.load`` / unpickling, for a one-line message.
-
-    PyTorch's refusal of a pickled object is a paragraph of advice (load with
-    ``weights_only=False``, which the importer never does, or file an issue) around one sentence
-    that says what the file holds; only that sentence is kept. Other long texts keep their first
-    sentence (the rest is PyTorch's advice), and anything still too long is cut between words.
-    """
-    text = " ".join(str(err).split())
-    marker = "WeightsUnpickler error:"
-    if marker in text:
-        text = text.split(marker, 1)[1]
-        text = re.split(r" (?:Please use|Check the documentation|To allowlist)", text)[0]
-    elif len(text) > width:
-        text = re.split(r"(?<=\.) ", text, maxsplit=1)[0]
-    return shorten(text.strip() or type(err).__name__, width)
 
 
 def state_dict_in(obj: Any, path: Path, what: str = "") -> dict[str, torch.Tensor]:
