@@ -39,6 +39,7 @@ VALUE_RULES: dict[str, tuple[str, str]] = {
     "data.train_size": ("positive", "the number of training images"),
     "data.val_size": ("positive", "the number of validation images"),
     "data.test_size": ("positive", "the number of test images"),
+    "data.val_from_train": ("count", "the training items of each domain held out as the val split"),
     "trainer.max_epochs": ("limit", "the run's length in epochs"),
     "trainer.max_steps": ("limit", "the run's length in optimizer steps"),
     "trainer.devices": ("devices", "devices per node"),
@@ -156,22 +157,22 @@ def _flatten(obj: Any, prefix: str) -> dict[str, Any]:
 
 
 def config_differences(ours: Mapping, theirs: Mapping) -> list[str]:
-    """``key: theirs -> ours`` for every setting of :data:`COMPARED_GROUPS` that differs between
-    two resolved run configs (plain dicts, as ``config.yaml`` holds them)."""
+    """``key: theirs -> ours`` for every setting of :data:`COMPARED_GROUPS` that the sibling's
+    config (``theirs``) has and that differs in ours (both resolved plain dicts, as
+    ``config.yaml`` holds them)."""
     a = {k: v for g in COMPARED_GROUPS for k, v in _flatten(theirs.get(g), g).items()}
     b = {k: v for g in COMPARED_GROUPS for k, v in _flatten(ours.get(g), g).items()}
+    # a key only ours has is a setting added to imtrans after the sibling ran: the sibling ran
+    # without it (as its default does), so it does not count
     keys = sorted(
         k
-        for k in set(a) | set(b)
+        for k in a
         if k not in UNCOMPARED_KEYS and not k.startswith(UNCOMPARED_PREFIXES) and a.get(k) != b.get(k)
     )
     return [f"{k}: {a.get(k, '(absent)')} -> {b.get(k, '(absent)')}" for k in keys]
 
 
 # ---------------------------------------------------------------------------- the command line
-_HYDRA_FLAGS_WITH_VALUE = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
-
-
 def check_command_line(argv: list[str]) -> str | None:
     """The first mistake of a run's command line in one line, or None, before Hydra creates the
     run folder: an override of a key the config lacks (with the keys that exist, as overrides

@@ -5,7 +5,9 @@
     python -m imtrans.evaluate samples=samples/                          # LPIPS diversity
 
 Common keys: ``metrics.protocol=<quick|munit|bicyclegan|stargan_v2|cut>`` (or ``metrics=<name>``),
-any other ``metrics.<key>=...`` of the ``metrics`` config group (``metrics.weights_dir=...``,
+``metrics.fid_impl=<torch_fidelity|pytorch_fid|clean|stargan_v2>`` (the FID lineage: whose code's
+FID and KID to reproduce, see ``imtrans.metrics.lineages``; default: the protocol's), any other
+``metrics.<key>=...`` of the ``metrics`` config group (``metrics.weights_dir=...``,
 ``+metrics.overrides.num_inputs=50``), ``out=<file.json>`` (default ``evaluation.json``),
 ``device=cpu|cuda``, ``trust=true`` (read a ``ckpt`` holding Python objects other than tensors
 with full unpickling, which runs any code in it: only for one's own older files; see
@@ -14,12 +16,16 @@ with full unpickling, which runs any code in it: only for one's own older files;
 - ``ckpt``: a run directory or checkpoint (or the ``.safetensors`` file of ``imtrans export
   formats=safetensors``); the model and, unless ``data=``/``data.*`` say
   otherwise, the data set come from the checkpoint's own config. So does the protocol: the run's
-  own ``metrics`` config (its ``protocol``, protocol ``overrides`` and score switches ``fid``,
-  ``kid``, ``lpips``, ``paired``, ``shapes``), unless ``metrics=<name>`` is given; ``metrics.*``
+  own ``metrics`` config (its ``protocol``, ``fid_impl``, protocol ``overrides`` and score switches
+  ``fid``, ``kid``, ``lpips``, ``paired``, ``shapes``), unless ``metrics=<name>`` is given; ``metrics.*``
   keys of the command line apply on top of it. Every direction of the method is scored
   (``directions=a2b`` picks), on ``split`` (default: the protocol's, ``test``).
 - ``fake`` / ``real``: two folders of images (png, jpg, jpeg; not recursive; sorted by path, as
-  torch-fidelity reads them).
+  torch-fidelity reads them), decoded by PIL as RGB and given to the lineage's network as the
+  lineage's package reads them: the same FID as ``python -m pytorch_fid real fake``
+  (``metrics.fid_impl=pytorch_fid``) or clean-fid's ``compute_fid`` (``metrics.fid_impl=clean``)
+  when the images are at the protocol's ``image_size`` (or it has none, as ``quick``), which
+  they are otherwise resized to first.
 - ``samples``: what ``imtrans.translate ... num_samples=S output=<folder>`` writes: files
   ``<input>_<task>_<k>.png`` (k = 0 .. S-1; ``<task>`` a direction or a target domain), in
   sub-folders mirroring the input folder, searched recursively; one input is one (sub-folder,
@@ -70,7 +76,7 @@ EXTRA_SUFFIXES = {"_grid": "grid", "_attention": "attention", "_interp": "interp
 #: The keys of a run's stored ``metrics`` config that decide its scores. The others
 #: (``weights_dir``, ``download``, ``batch_size``, ...) describe the machine that trained, so
 #: this command's own values are kept for them.
-RUN_METRICS_KEYS = ("protocol", "overrides", "fid", "kid", "lpips", "paired", "shapes")
+RUN_METRICS_KEYS = ("protocol", "fid_impl", "overrides", "fid", "kid", "lpips", "paired", "shapes")
 
 
 class UsageExit(SystemExit):
@@ -200,7 +206,7 @@ def build_evaluator(metrics_cfg, device: str) -> Evaluator:
         node.pop("best_checkpoint", None)
     m = OmegaConf.to_container(node, resolve=True)
     try:
-        protocol = get_protocol(m.get("protocol", "quick"), m.get("overrides") or {})
+        protocol = get_protocol(m.get("protocol", "quick"), m.get("overrides") or {}, m.get("fid_impl"))
     except (KeyError, TypeError, ValueError) as err:  # ConfigError is a ValueError
         raise fail(err.args[0] if err.args else repr(err)) from None
     return Evaluator(
@@ -555,7 +561,10 @@ def _main(argv: list[str]) -> dict[str, Any]:
     except (DataError, ConfigError, WeightsMismatchError) as err:  # the run's data not here, a bad data.* key
         raise fail(str(err)) from None
 
-    result["fid_features"] = ev.protocol.fid_features  # the network behind every "fid" above
+    # the lineage behind every "fid" and "kid" above, its weights file, and the older name of its network
+    result["fid_impl"] = ev.protocol.fid_impl
+    result["fid_weights"] = str(ev.paths[ev.fid_key]) if ev.paths.get(ev.fid_key) else None
+    result["fid_features"] = ev.protocol.fid_features
     result["protocol"] = ev.protocol.record()
     result["protocol_source"] = source
     result["notices"] = list(ev.notices)

@@ -13,7 +13,7 @@ hashes the file and compares:
 - files whose name carries no hash are compared with the full SHA-256 in
   :data:`PUBLISHED_SHA256` when an authoritative source gives it (only these);
 - a file with no published hash at all (:data:`NO_PUBLISHED_HASH`, e.g. StarGAN v2's
-  ``wing.ckpt``) cannot be checked: it is used, and the caller says so in one line. Nothing
+  ``wing.ckpt``, clean-fid's ``inception-2015-12-05.pt``) cannot be checked: it is used, and the caller says so in one line. Nothing
   is made up for it.
 
 A mismatch raises :class:`WeightsMismatchError`, one line naming the file, the expected and the
@@ -50,6 +50,7 @@ PUBLISHED_SHA256 = {
 #: Standard files for which no hash is published anywhere we could find: why, for the warning.
 NO_PUBLISHED_HASH = {
     "wing.ckpt": "StarGAN v2's download.sh fetches it from Dropbox without a checksum",
+    "inception-2015-12-05.pt": "clean-fid and StyleGAN2-ADA fetch it from NVIDIA's CDN without a checksum",
 }
 
 # torch hub's convention: <name>-<hex digits>.<ext>, the digits being the SHA-256's beginning

@@ -399,9 +399,14 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     fit_seconds = time.time() - start
     results: dict[str, Any] = {}
     if "fit" in cfg.task:
-        # the scores of the evaluations during fit and the best so far: trainer.test resets them
+        # the scores of the evaluations during fit: the last one's (val/...) and the best one's
+        # (best/val/..., best/iteration); trainer.test resets them
         fit_scores = _scalar_metrics(trainer.callback_metrics)
         results.update({k: v for k, v in fit_scores.items() if k.startswith(("val/", "best/"))})
+        # what the best was chosen by, and on which split (test: optimistic as a test score)
+        selection = evaluation.selection_record(fit_scores, datamodule) if evaluation is not None else None
+        if selection is not None:
+            results["selection"] = selection
     # From here to metrics.json a signal lets the test finish its current block of inputs (the
     # Evaluation callback polls it) and the scores computed so far are written.
     doing = "finishing this block of the test; metrics.json keeps the scores computed so far"

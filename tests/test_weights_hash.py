@@ -187,3 +187,28 @@ def test_stand_ins_are_declared_and_said_next_to_the_scores(tmp_path, monkeypatc
     fake_file(tmp_path / "v" / W.INCEPTION.filename)
     with pytest.raises(WeightsMismatchError):
         W.resolve_weights("inception", tmp_path / "v")
+
+
+def test_fid_lineage_files_are_checked_or_used_with_a_notice(tmp_path):
+    """pytorch-fid's file carries its SHA-256 prefix in its name; clean-fid's TorchScript file has
+    no published digest: it is used, and the evaluation says so in one line (not a refusal)."""
+    from imtrans.metrics import Evaluator, get_protocol
+
+    assert P.expected_sha256(W.PYTORCH_FID_INCEPTION.filename) == "6726825d"
+    assert P.expected_sha256(W.CLEAN_FID_INCEPTION.filename) is None
+    weights_dir = tmp_path / "w"
+    actual = fake_file(weights_dir / W.PYTORCH_FID_INCEPTION.filename)
+    ev = Evaluator(get_protocol("cut"), weights_dir=weights_dir, lpips=False, notify=None)
+    with pytest.raises(WeightsMismatchError) as err:
+        ev.prepare()
+    path = weights_dir / W.PYTORCH_FID_INCEPTION.filename
+    assert_refusal_line(str(err.value), path, W.PYTORCH_FID_INCEPTION.filename, "6726825d", actual)
+    fake_file(weights_dir / W.CLEAN_FID_INCEPTION.filename)
+    lines = []
+    ev = Evaluator(
+        get_protocol("cut", fid_impl="clean"), weights_dir=weights_dir, lpips=False, notify=lines.append
+    )
+    ev.prepare()
+    assert ev.available == {W.CLEAN_FID_INCEPTION.key: True} and len(lines) == 1
+    assert "without a hash check" in lines[0] and "NVIDIA" in lines[0]
+    assert str(weights_dir / W.CLEAN_FID_INCEPTION.filename) in lines[0]

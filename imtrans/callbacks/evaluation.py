@@ -12,8 +12,14 @@ guidance mode instead (:func:`~imtrans.metrics.evaluator.evaluate_domain_tasks`)
 ``<stage>/<mode>/<source>2<target>/<score>`` and the means over tasks ``<stage>/<mode>/mean/<score>``.
 
 ``monitor`` (e.g. ``val/a2b/fid``) with ``mode`` keeps ``best_checkpoint`` (written atomically)
-and publishes ``best/<monitor>`` and ``best/iteration`` in ``trainer.callback_metrics``, which
-``imtrans.run`` returns to sweepers.
+and publishes every score of the best evaluation as ``best/<key>`` (``best/val/a2b/fid``, ...) and
+``best/iteration`` in ``trainer.callback_metrics``; ``imtrans.run`` writes them to ``metrics.json``
+beside the last evaluation's ``val/...`` scores, with the record of the selection
+(:meth:`Evaluation.selection_record`: the monitor, the mode, the split it was chosen on and the
+iteration), and returns ``best/<monitor>`` to sweepers. A best chosen on the test split (a data
+set without a val split, see :meth:`imtrans.data.TranslationDataModule.split_source`) is
+optimistic as a test score: one line says so at the start of fit (``data.val_from_train=N``
+selects on training items held out instead).
 
 Evaluation goes through ``module.translate``, which uses the generator EMA when the run keeps
 one (``callbacks=ema``: :class:`~imtrans.callbacks.GeneratorEMA`); ``use_ema=false`` evaluates
@@ -72,6 +78,8 @@ class Evaluation(L.Callback):
     Args:
         protocol: a name in :data:`imtrans.metrics.PROTOCOLS` (``quick``, ``munit``, ...).
         overrides: protocol fields to change (recorded next to the numbers).
+        fid_impl: the FID lineage (``imtrans.metrics.lineages``) when not the protocol's own
+            (recorded as an override).
         every_n_iters: evaluation cadence during fit, in iterations; 0 or None: only at test.
         directions: the directions to evaluate; None: all the method's.
         weights_dir: folder with ``weights-inception-2015-12-05-6726825d.pth`` (the
@@ -95,6 +103,7 @@ class Evaluation(L.Callback):
         self,
         protocol: str = "quick",
         overrides: Mapping[str, Any] | None = None,
+        fid_impl: str | None = None,
         every_n_iters: int | None = 1000,
         directions: Sequence[str] | None = None,
         weights_dir: str | None = None,
@@ -115,7 +124,7 @@ class Evaluation(L.Callback):
     ):
         if mode not in ("min", "max"):
             raise ValueError(f"metrics.mode must be min or max, got {mode!r}")
-        self.protocol = get_protocol(protocol, _plain(overrides))
+        self.protocol = get_protocol(protocol, _plain(overrides), fid_impl)
         self.every_n_iters = every_n_iters
         self.directions = list(directions) if directions else None
         self.fit_split = fit_split
@@ -139,6 +148,8 @@ class Evaluation(L.Callback):
         )
         self.best_score: float | None = None
         self.best_iteration: int | None = None
+        #: every score of the best evaluation (``val/...`` keys)
+        self.best_scores: dict[str, float] = {}
         self.last_scores: dict[str, float] = {}
         self._settled = False
         self._last_eval = -1
@@ -185,6 +196,35 @@ class Evaluation(L.Callback):
                 for k in stand_ins
             }
         return record
+
+    def selection_split(self, datamodule) -> str:
+        """The split the best is chosen on, as :meth:`~imtrans.data.TranslationDataModule.split_source`
+        names it (``val``, ``train_holdout``, ``test``, ``train``)."""
+        source = getattr(datamodule, "split_source", None)
+        return source(self.fit_split) if source is not None else self.fit_split
+
+    def selection_record(self, scores: Mapping[str, Any], datamodule) -> dict[str, Any] | None:
+        """The ``selection`` entry of ``metrics.json``: ``{"monitor", "mode", "split", "iteration",
+        "value", "checkpoint"}``, from the fit's ``best/`` ``scores`` (``iteration`` and ``value``
+        null when the monitor was never computed); None without a monitor.
+
+        The scores are passed in rather than read from this object: under the fork and spawn
+        launchers the fit ran in other processes, and only ``trainer.callback_metrics`` came back.
+        """
+        if not self.monitor:
+            return None
+        iteration = scores.get("best/iteration")
+        found = iteration is not None
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "split": self.selection_split(datamodule),
+            "iteration": int(iteration) if found else None,
+            "value": scores.get(f"best/{self.monitor}"),
+            "checkpoint": str(self.best_checkpoint)
+            if found and self.best_checkpoint is not None and self.best_checkpoint.is_file()
+            else None,
+        }
 
     # ------------------------------------------------------------------ weights
     def _settle(self, trainer: L.Trainer) -> None:
@@ -297,12 +337,24 @@ class Evaluation(L.Callback):
         ):
             return
         self.best_score, self.best_iteration = value, module.iteration
-        trainer.callback_metrics[f"best/{self.monitor}"] = torch.tensor(value)
-        trainer.callback_metrics["best/iteration"] = torch.tensor(float(module.iteration))
+        self.best_scores = dict(scores)
+        self._publish_best(trainer)
         if self.best_checkpoint is not None:
             if trainer.is_global_zero:
                 self.best_checkpoint.parent.mkdir(parents=True, exist_ok=True)
             save_checkpoint_atomic(trainer, self.best_checkpoint)
+
+    def _publish_best(self, trainer) -> None:
+        """``best/<key>`` of every score of the best evaluation, and ``best/iteration``."""
+        if self.best_iteration is None:
+            return
+        best = {f"best/{k}": v for k, v in self.best_scores.items()}
+        best["best/iteration"] = float(self.best_iteration)
+        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in best.items()})
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # a resumed run's best so far (restored from the checkpoint) is the best until beaten
+        self._publish_best(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.monitor and not self._monitor_seen and trainer.is_global_zero:
@@ -334,6 +386,13 @@ class Evaluation(L.Callback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         self._write_wandb_summary(trainer)
+        selecting = self.monitor and self.every_n_iters
+        if selecting and trainer.is_global_zero and self.selection_split(trainer.datamodule) == "test":
+            log.warning(
+                "imtrans: metrics.monitor=%s: selected on the test split: the best test score is "
+                "optimistic; use data.val_from_train=N",
+                self.monitor,
+            )
 
     def on_test_end(self, trainer, pl_module) -> None:
         self._restore_handler()
@@ -351,9 +410,16 @@ class Evaluation(L.Callback):
 
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> dict[str, Any]:
-        """Only the best score: metric networks and states never enter a checkpoint."""
-        return {"best_score": self.best_score, "best_iteration": self.best_iteration}
+        """Only the best scores: metric networks and states never enter a checkpoint."""
+        return {
+            "best_score": self.best_score,
+            "best_iteration": self.best_iteration,
+            "best_scores": dict(self.best_scores),
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict.get("best_score")
         self.best_iteration = state_dict.get("best_iteration")
+        # checkpoints written before best_scores existed kept the monitored score only
+        fallback = {self.monitor: self.best_score} if self.monitor and self.best_score is not None else {}
+        self.best_scores = dict(state_dict.get("best_scores") or fallback)

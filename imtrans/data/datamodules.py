@@ -6,6 +6,10 @@ policy (training: shuffled, random crop/flip, ``drop_last`` when there is at lea
 batch; val/test: fixed order, resize + centre crop, no flip), and :meth:`fixed_batch` gives the
 deterministic inputs of sample grids.
 
+``val_from_train=N`` sets N training items of each domain aside as the val split (chosen by
+``seed``, never trained on; see :meth:`TranslationDataModule.split_source`), so that the score a
+run selects its best checkpoint by is not the test score it reports.
+
 Batches are dicts; see :mod:`imtrans.data.datasets` and :mod:`imtrans.data.shapes` for the keys.
 """
 
@@ -15,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
@@ -25,13 +30,24 @@ from .datasets import DomainsDataset, LabelDataset, PairedDataset, SideBySideDat
 from .errors import DataError
 from .io import VERIFY_LEVELS
 from .layouts import SPLITS
-from .resumable import PositionSeeded, ResumableSampler
+from .resumable import PositionSeeded, ResumableSampler, _mix
 from .shapes import BASE_SIZE, ShapesDataset
 from .sources import DATASETS
 from .transforms import SpatialTransform
 
 # Splits whose datasets each Lightning stage needs; any other stage (None) builds all three.
 _STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
+#: the random stream of the held-out draw (apart from the shuffles' and the augmentation's)
+_HOLD_OUT_STREAM = 0x0DA7A
+
+
+def hold_out(count: int, n: int, seed: int, stream: int = 0) -> list[int]:
+    """``n`` of ``count`` indices, sorted, drawn from (``seed``, ``stream``) alone: the same on
+    every rank, in every run and on every resume with that seed, whatever the global random state."""
+    rng = np.random.default_rng(_mix(_HOLD_OUT_STREAM, seed, stream))
+    return sorted(rng.permutation(count)[:n].tolist())
 
 
 def _check_channels(key: str, value: int) -> None:
@@ -49,6 +65,9 @@ class TranslationDataModule(L.LightningDataModule):
         input_nc, output_nc: channels of the "A" (input) and "B" (output) images, 3 or 1.
         num_fixed: default number of items of :meth:`fixed_batch`.
         val_size: cap on the number of val/test items (the first ones); None keeps all.
+        val_from_train: N > 0 holds out N training items of each domain (each of A and B, each
+            domain folder; N pairs of paired data) as the val split: drawn by ``seed``, read with
+            the evaluation transforms, never trained on. 0 reads the val split from its folders.
         verify: input check in ``setup``: ``"full"`` decodes every file once, ``"header"`` only
             opens headers, ``"none"`` skips (errors then surface when a file is used).
 
@@ -67,10 +86,18 @@ class TranslationDataModule(L.LightningDataModule):
         num_fixed: int = 4,
         val_size: int | None = None,
         verify: str = "full",
+        val_from_train: int | None = 0,
     ) -> None:
         super().__init__()
         if verify not in VERIFY_LEVELS:
             raise ConfigError(f"data.verify: {verify!r} is not one of {', '.join(VERIFY_LEVELS)}")
+        val_from_train = 0 if val_from_train is None else val_from_train
+        if not isinstance(val_from_train, int) or isinstance(val_from_train, bool) or val_from_train < 0:
+            raise ConfigError(
+                f"data.val_from_train={val_from_train!r}: the training items held out as the val split "
+                "must be a whole number, 0 or more; set 0 to read the val split from its folders"
+            )
+        self.val_from_train = val_from_train
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -90,6 +117,38 @@ class TranslationDataModule(L.LightningDataModule):
     def _build(self, split: str, augment: bool) -> Dataset:
         """The dataset of ``split``, with training augmentation or not (subclasses)."""
         raise NotImplementedError
+
+    def _held_out(self, count: int, split: str, stream: int, what: str) -> list[int]:
+        """With ``val_from_train``: the indices, among ``count`` training items of one domain
+        (``stream`` tells the domains apart), that ``split`` reads: the held-out ones for val,
+        the others for train. ``what`` names the items in the error of a too large N."""
+        n = self.val_from_train
+        if n >= count:
+            raise ConfigError(
+                f"data.val_from_train={n}: the training split has only {count} {what}, and at least "
+                f"one must stay for training; set it below {count}"
+            )
+        held = hold_out(count, n, self.seed, stream)
+        if split == "val":
+            return held
+        taken = set(held)
+        return [i for i in range(count) if i not in taken]
+
+    def _split_folder(self, split: str) -> str:
+        """The split whose data ``split`` reads when no items are held out (subclasses with folder
+        fallbacks, see :func:`imtrans.data.layouts.resolve_split`)."""
+        return split
+
+    def split_source(self, split: str) -> str:
+        """What ``split`` reads, as the selection record of ``metrics.json`` names it:
+        ``train_holdout`` (val with ``val_from_train``), ``test`` (the images the test scores are
+        computed on: a data set without a val folder, or whose only evaluation folder serves both),
+        else ``val`` or ``train``."""
+        if split == "val" and self.val_from_train:
+            return "train_holdout"
+        if split == "train":
+            return "train"
+        return "test" if self._split_folder(split) == self._split_folder("test") else split
 
     def _limit(self, split: str, dataset: Dataset) -> Dataset:
         """Apply the ``val_size`` cap to val/test datasets."""
@@ -252,14 +311,28 @@ class _FolderDataModule(TranslationDataModule):
         """The dataset over ``files`` from :meth:`_find` (subclasses)."""
         raise NotImplementedError
 
+    def _layout(self, root: Path) -> str:
+        """The layout name of :func:`imtrans.data.layouts.split_present` (subclasses)."""
+        raise NotImplementedError
+
+    def _split_folder(self, split: str) -> str:
+        root = self._root()
+        return layouts.resolve_split(split, layouts.split_present(root, self._layout(root)))
+
+    def _take(self, files: object, split: str) -> object:
+        """The part of the training ``files`` (from :meth:`_find`) that ``split`` reads with
+        ``val_from_train`` (subclasses, through :meth:`_held_out`)."""
+        raise NotImplementedError
+
     def _build(self, split: str, augment: bool, **settings) -> Dataset:
-        if split not in self._files:
-            self._files[split] = self._find(self._root(), split)
+        holding_out = bool(self.val_from_train) and split in ("train", "val")
+        source = "train" if holding_out else split
+        if source not in self._files:
+            self._files[source] = self._find(self._root(), source)
+        files = self._take(self._files[source], split) if holding_out else self._files[source]
         chosen = {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size}
         chosen = {**chosen, "flip": self.flip, **settings}
-        return self._make(
-            self._files[split], SpatialTransform(**chosen, augment=augment, resample=self.resample)
-        )
+        return self._make(files, SpatialTransform(**chosen, augment=augment, resample=self.resample))
 
     def _train_dataset_with(self, settings: dict) -> Dataset:
         unknown = set(settings) - {"preprocess", "load_size", "crop_size", "flip"}
@@ -320,6 +393,17 @@ class UnpairedDataModule(_FolderDataModule):
             a, b = layouts.find_unpaired(root, split, self.use_lists, self.verify)
         return (b, a) if self.direction == "BtoA" else (a, b)
 
+    def _layout(self, root: Path) -> str:
+        return "unpaired" if self.domain_folders is None else "domains"
+
+    def _take(self, files: tuple[list[Path], list[Path]], split: str) -> tuple[list[Path], list[Path]]:
+        """N images of A and N of B, drawn independently (unpaired: no partner to keep)."""
+        a, b = (
+            [side[i] for i in self._held_out(len(side), split, stream, f"images of {name}")]
+            for stream, (name, side) in enumerate(zip("AB", files))
+        )
+        return a, b
+
     def _make(self, files: tuple[list[Path], list[Path]], transform: SpatialTransform) -> Dataset:
         return UnpairedDataset(files[0], files[1], transform, self.input_nc, self.output_nc)
 
@@ -366,6 +450,13 @@ class PairedDataModule(_FolderDataModule):
             pairs = [(b, a) for a, b in pairs]
         return layout, pairs
 
+    def _layout(self, root: Path) -> str:
+        return layouts.paired_layout(root, self.layout)
+
+    def _take(self, files: tuple[str, list], split: str) -> tuple[str, list]:
+        layout, entries = files
+        return layout, [entries[i] for i in self._held_out(len(entries), split, 0, "pairs")]
+
     def _make(self, files: tuple[str, list], transform: SpatialTransform) -> Dataset:
         layout, entries = files
         if layout == "ab":
@@ -411,6 +502,14 @@ class LabelDataModule(_FolderDataModule):
 
     def _find(self, root: Path, split: str) -> tuple:
         return layouts.find_labels(root, split, self.use_instance, self.label_nc, self.verify)
+
+    def _layout(self, root: Path) -> str:
+        return "labels"
+
+    def _take(self, files: tuple, split: str) -> tuple:
+        """The same items of the label maps, instance maps and images."""
+        keep = self._held_out(len(files[0]), split, 0, "label maps")
+        return tuple(None if part is None else [part[i] for i in keep] for part in files)
 
     def _make(self, files: tuple, transform: SpatialTransform) -> Dataset:
         labels, insts, images = files
@@ -463,6 +562,21 @@ class DomainsDataModule(_FolderDataModule):
     def _find(self, root: Path, split: str) -> list[tuple[Path, int]]:
         return layouts.find_domains(root, split, self.domains, self.verify)
 
+    def _layout(self, root: Path) -> str:
+        return "domains"
+
+    def _take(self, files: list[tuple[Path, int]], split: str) -> list[tuple[Path, int]]:
+        """N images of each domain (every domain is then scored), in the split's order."""
+        by_domain: dict[int, list[int]] = {}
+        for index, (_, domain) in enumerate(files):
+            by_domain.setdefault(domain, []).append(index)
+        keep = [
+            indices[i]
+            for domain, indices in sorted(by_domain.items())
+            for i in self._held_out(len(indices), split, domain, f"images of {self.domains[domain]}")
+        ]
+        return [files[i] for i in sorted(keep)]
+
     def _make(self, files: list[tuple[Path, int]], transform: SpatialTransform) -> Dataset:
         return DomainsDataset(files, transform, self.input_nc, references=self.references, seed=self.seed)
 
@@ -505,6 +619,8 @@ class ShapesDataModule(TranslationDataModule):
     val/test do). ``train_size``, ``val_size``, ``test_size``: number of items per split (here
     ``val_size`` is the val length, not a cap). ``crop_size`` exists so that configs can read
     ``data.crop_size``; it must equal ``size``. ``seed`` selects the data set's images.
+    With ``val_from_train=N`` the val split is N items of the training split (and ``val_size`` is
+    not used); training draws from the others.
     """
 
     #: the setting of the training images' size, named by the checks of the networks
@@ -538,6 +654,11 @@ class ShapesDataModule(TranslationDataModule):
         return dataset  # the split lengths are exact; val_size is not a cap here
 
     def _build(self, split: str, augment: bool) -> Dataset:
-        return ShapesDataset(
-            split, self.lengths[split], self.size, self.seed, self.paired, self.input_nc, self.output_nc
+        holding_out = bool(self.val_from_train) and split in ("train", "val")
+        source = "train" if holding_out else split
+        dataset = ShapesDataset(
+            source, self.lengths[source], self.size, self.seed, self.paired, self.input_nc, self.output_nc
         )
+        if not holding_out:
+            return dataset
+        return Subset(dataset, self._held_out(len(dataset), split, 0, "items (data.train_size)"))

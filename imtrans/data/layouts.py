@@ -52,6 +52,20 @@ def resolve_split(split: str, exists: Callable[[str], bool]) -> str:
     return other if exists(other) else "test"
 
 
+def split_present(root: Path, layout: str) -> Callable[[str], bool]:
+    """Whether ``layout``'s folders of a split name exist under ``root`` (what
+    :func:`resolve_split` asks); ``layout``: unpaired, folders (paired A/B folders), ab
+    (side-by-side), labels or domains."""
+    present = {
+        "unpaired": lambda s: (root / f"{s}A").is_dir() or (root / f"list_{s}A.txt").is_file(),
+        "folders": lambda s: (root / f"{s}A").is_dir(),
+        "ab": lambda s: (root / s).is_dir(),
+        "labels": lambda s: (root / f"{s}_label").is_dir(),
+        "domains": lambda s: (root / s).is_dir(),
+    }
+    return present[layout]
+
+
 def _require_folder(folder: Path, expected: str) -> list[Path]:
     if not folder.is_dir():
         raise DataError(folder, f"folder not found; {expected}")
@@ -102,7 +116,7 @@ def find_unpaired(
     root: Path, split: str, use_lists: bool | str, verify: str
 ) -> tuple[list[Path], list[Path]]:
     """Image paths (A, B) of one split: folders ``<name>A/``, ``<name>B/`` or their list files."""
-    name = resolve_split(split, lambda s: (root / f"{s}A").is_dir() or (root / f"list_{s}A.txt").is_file())
+    name = resolve_split(split, split_present(root, "unpaired"))
     lists = _use_lists(use_lists, root, name)
     sides = []
     for side in "AB":
@@ -137,7 +151,7 @@ def paired_layout(root: Path, layout: str) -> str:
 
 def find_side_by_side(root: Path, split: str, verify: str) -> list[Path]:
     """Side-by-side AB images of one split; odd widths raise DataError (with verify)."""
-    name = resolve_split(split, lambda s: (root / s).is_dir())
+    name = resolve_split(split, split_present(root, "ab"))
     paths = _require_folder(root / name, PAIRED_EXPECTED)
     for path, header in scan_images(paths, verify, what=f"{root / name}").items():
         width = header.size[0]
@@ -150,7 +164,7 @@ def find_side_by_side(root: Path, split: str, verify: str) -> list[Path]:
 
 def find_paired_folders(root: Path, split: str, verify: str) -> list[tuple[Path, Path]]:
     """(A, B) pairs of one split from ``<name>A/`` and ``<name>B/``, matched by file stem."""
-    name = resolve_split(split, lambda s: (root / f"{s}A").is_dir())
+    name = resolve_split(split, split_present(root, "folders"))
     folder_a, folder_b = root / f"{name}A", root / f"{name}B"
     paths_a = _require_folder(folder_a, PAIRED_EXPECTED)
     paths_b = match_by_name(paths_a, _require_folder(folder_b, PAIRED_EXPECTED), folder_b, folder_a)
@@ -171,7 +185,7 @@ def find_labels(
     Images are required for training; a val/test split without ``<name>_img/`` has none. With
     ``verify="full"`` every label id is checked against ``label_nc``.
     """
-    name = resolve_split(split, lambda s: (root / f"{s}_label").is_dir())
+    name = resolve_split(split, split_present(root, "labels"))
     label_folder = root / f"{name}_label"
     labels = _require_folder(label_folder, LABELS_EXPECTED)
     insts = images = None
@@ -216,7 +230,7 @@ def domain_names(root: Path) -> list[str]:
 
 def find_domains(root: Path, split: str, domains: Sequence[str], verify: str) -> list[tuple[Path, int]]:
     """(path, domain index) of every image of one split, domains in the order given."""
-    name = resolve_split(split, lambda s: (root / s).is_dir())
+    name = resolve_split(split, split_present(root, "domains"))
     items = []
     for index, domain in enumerate(domains):
         items.extend((path, index) for path in _require_folder(root / name / domain, DOMAINS_EXPECTED))
@@ -230,7 +244,7 @@ def find_domain_pair(
     """Image paths (A, B) of one split read from two domain folders of a folder-per-domain tree,
     ``<root>/<split>/<domains[0]>/`` and ``<root>/<split>/<domains[1]>/`` (AFHQ's cat and dog as
     an unpaired pair)."""
-    name = resolve_split(split, lambda s: (root / s).is_dir())
+    name = resolve_split(split, split_present(root, "domains"))
     sides = [_require_folder(root / name / domain, DOMAINS_EXPECTED) for domain in domains]
     scan_images(sides[0] + sides[1], verify, what=f"{root / name}")
     return sides[0], sides[1]

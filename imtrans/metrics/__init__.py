@@ -2,10 +2,14 @@
 
 - :mod:`~imtrans.metrics.protocols`: the named protocols (``munit``, ``bicyclegan``,
   ``stargan_v2``, ``cut``, ``quick``) and the record written next to every number;
+- :mod:`~imtrans.metrics.lineages`: the FID lineages (``fid_impl``: ``torch_fidelity``,
+  ``pytorch_fid``, ``clean``, ``stargan_v2``), each the network, weights and image path of the
+  code whose FID and KID it reproduces;
 - :mod:`~imtrans.metrics.evaluator`: the engine (FID, KID, LPIPS diversity, paired PSNR / SSIM /
   LPIPS, shapes scores), identical on one process or many;
 - :mod:`~imtrans.metrics.networks`: torch-fidelity's Inception, torchvision's ImageNet Inception-v3
-  (the ``stargan_v2`` protocol's FID) and LPIPS-alex, from local files;
+  (the ``stargan_v2`` protocol's FID) and LPIPS-alex, from local files (pytorch-fid's and
+  clean-fid's Inception are in :mod:`~imtrans.metrics.lineages`);
 - :mod:`~imtrans.metrics.weights`: where those files are found, and the notice when they are not;
 - :mod:`~imtrans.metrics.core`: the torchmetrics states and the FID / KID formulas;
 - :mod:`~imtrans.metrics.shapes`: exact scores on the shapes data set (no pretrained network).
@@ -22,12 +26,13 @@ from imtrans.metrics.evaluator import (
     module_inputs,
     module_sampler,
 )
-from imtrans.metrics.protocols import FID_FEATURES, PROTOCOLS, Protocol, get_protocol, sample_pairs
+from imtrans.metrics.lineages import FID_IMPLS, fid_impl_of
+from imtrans.metrics.protocols import PROTOCOLS, Protocol, get_protocol, sample_pairs
 from imtrans.metrics.weights import ALEXNET, INCEPTION, TORCHVISION_INCEPTION, missing_notice, resolve_weights
 
 __all__ = [
     "ALEXNET",
-    "FID_FEATURES",
+    "FID_IMPLS",
     "INCEPTION",
     "PROTOCOLS",
     "TORCHVISION_INCEPTION",
@@ -37,6 +42,7 @@ __all__ = [
     "Protocol",
     "evaluate_domain_tasks",
     "fid_from_features",
+    "fid_impl_of",
     "get_protocol",
     "kid_from_features",
     "missing_notice",

@@ -5,7 +5,7 @@ the reference features it has computed. :meth:`Evaluator.evaluate_direction` tra
 protocol's inputs of one direction and returns every score that applies:
 
 ======================  ===================================================================
-``fid``, ``kid``,       torch-fidelity Inception pool3 features of the first
+``fid``, ``kid``,       the FID lineage's Inception features of the first
 ``kid_std``             ``fid_samples_per_input`` samples of each input vs the reference images
 ``lpips_div``           LPIPS-alex between the protocol's pairs of samples of one input
                         (multimodal methods)
@@ -18,8 +18,10 @@ protocol's inputs of one direction and returns every score that applies:
 ``n_reference``
 ======================  ===================================================================
 
-FID and KID use the protocol's feature network (``fid_features``): torch-fidelity's Inception
-by default, torchvision's ImageNet Inception-v3 for ``stargan_v2``.
+FID and KID use the protocol's lineage (``fid_impl``, :mod:`imtrans.metrics.lineages`): its
+network, weights and image path, so that the numbers are those its package gives on the PNGs of
+the same outputs (torch-fidelity by default, pytorch-fid for ``cut``, torchvision's ImageNet
+Inception-v3 for ``stargan_v2``, or ``clean``: clean-fid).
 
 Multi-domain methods (``domains`` in their ``inference_spec()``, folder-per-domain data) are scored by
 :meth:`Evaluator.evaluate_domains`: one task per (source, target) pair of domains and guidance
@@ -73,10 +75,9 @@ from tqdm import tqdm
 from imtrans.methods.spec import DIRECTIONS
 from imtrans.metrics import shapes as shapes_scores
 from imtrans.metrics.core import FeatureBank, Mean64, fid_from_features, kid_from_features
+from imtrans.metrics.lineages import FID_IMPLS
 from imtrans.metrics.networks import (
     AlexLPIPS,
-    InceptionFeatures,
-    TorchvisionInceptionFeatures,
     default_lpips_heads,
     pil_resize,
     rgb,
@@ -92,7 +93,7 @@ from imtrans.metrics.weights import (
     resolve_weights,
     verify,
 )
-from imtrans.pretrained import STAND_IN_ENV, WeightsMismatchError, is_stand_in
+from imtrans.pretrained import STAND_IN_ENV, WeightsMismatchError, unverified_line
 
 log = logging.getLogger("imtrans")
 
@@ -295,6 +296,23 @@ def _item_path(dataset: Dataset, i: int) -> str | None:
     return None if path is None else str(path)
 
 
+def domain_files(dataset: Dataset, key: str, count: int) -> list[str] | None:
+    """The files of the first ``count`` images of domain ``key`` ("A" or "B") of a two-domain
+    data set, in the order :meth:`Evaluator.reference_features` reads them; None when the data
+    set keeps no file list for the domain or a file is missing (e.g. generated shapes)."""
+    files = [_domain_file(dataset, key, i) for i in range(count)]
+    return files if all(f is not None and Path(f).is_file() for f in files) else None
+
+
+def _domain_file(dataset: Dataset, key: str, i: int) -> str | None:
+    """The file of domain ``key`` in item ``i``: ``paths_<key>[i % len]`` (unpaired data sets repeat
+    the smaller domain, see :func:`domain_length`), through a ``Subset``."""
+    if isinstance(dataset, Subset):
+        return _domain_file(dataset.dataset, key, dataset.indices[i])
+    paths = getattr(dataset, f"paths_{key.lower()}", None)
+    return str(paths[i % len(paths)]) if paths else None
+
+
 def read_rgb(path: str | Path) -> torch.Tensor:
     """uint8 3 x H x W, the file read as PIL reads it (``convert("RGB")``)."""
     from PIL import Image
@@ -338,10 +356,10 @@ def module_inputs(module, direction: str) -> Callable[[list[dict]], Any]:
 _NET_CACHE: dict[str, tuple[tuple, torch.nn.Module]] = {}
 
 
+# weights key -> the network reading that file: each lineage's FID network, and LPIPS
 _NET_CLASSES = {
-    "inception": InceptionFeatures,
-    "torchvision_inception": TorchvisionInceptionFeatures,
-    "alexnet": AlexLPIPS,
+    **{lineage.weights.key: lineage.network for lineage in FID_IMPLS.values()},
+    ALEXNET.key: AlexLPIPS,
 }
 
 
@@ -456,13 +474,17 @@ class Evaluator:
         self.available = dict(available)
         for key, ok in self.available.items():
             path = self.paths.get(key)
-            if ok:  # found and verified, or a test's stand-in (said, so its numbers never pass for FID)
-                if path is None or not is_stand_in(path):
+            if ok:  # found and verified; a test's stand-in or a file with no published hash is said
+                status = "verified" if path is None else verify(WEIGHTS[key], path)  # digests are cached
+                if status == "verified":
                     continue
-                line = (
-                    f"imtrans: {WEIGHTS[key].used_for} from a stand-in: {path} was used without a hash "
-                    f"check ({STAND_IN_ENV}), so these are not the published scores"
-                )
+                if status == "stand-in":  # so that its numbers never pass for the published metric
+                    line = (
+                        f"imtrans: {WEIGHTS[key].used_for} from a stand-in: {path} was used without a hash "
+                        f"check ({STAND_IN_ENV}), so these are not the published scores"
+                    )
+                else:
+                    line = unverified_line(path, WEIGHTS[key].filename, status)
             elif key == INCEPTION.key and not _has_torch_fidelity():
                 line = "imtrans: FID and KID skipped: torch-fidelity is not installed (pip install 'imtrans[metrics]')"
             else:
@@ -491,8 +513,9 @@ class Evaluator:
         return self._nets[key]
 
     @property
-    def inception(self) -> InceptionFeatures | TorchvisionInceptionFeatures | None:
-        """The FID/KID feature network of the protocol (None when absent or switched off)."""
+    def inception(self) -> torch.nn.Module | None:
+        """The FID/KID network of the protocol's lineage (None when absent or switched off): uint8
+        N x 3 x H x W -> N x ``num_features``, the lineage's resize inside."""
         return self._net(self.fid_key) if (self.want["fid"] or self.want["kid"]) else None
 
     @property
@@ -575,7 +598,7 @@ class Evaluator:
         return images_u8.float() / 127.5 - 1.0
 
     def features(self, images_u8: torch.Tensor) -> torch.Tensor:
-        """Inception features of uint8 images, in chunks of ``batch_size``."""
+        """FID features of uint8 images (as a PNG of them decodes), in chunks of ``batch_size``."""
         net = self.inception
         return torch.cat([net(chunk.to(self.device)) for chunk in images_u8.split(max(1, self.batch_size))])
 
@@ -595,24 +618,33 @@ class Evaluator:
 
     # ------------------------------------------------------------------ reference features
     def reference_features(self, dataset: Dataset, key: str, cache_key: Any = None) -> torch.Tensor:
-        """Inception features of the reference images (domain ``key`` of ``dataset``), global order.
+        """FID features of the reference images (domain ``key`` of ``dataset``), global order.
 
+        ``image_source: files`` with an ``image_size``: the images are read from their files
+        (:func:`domain_files`) as the lineage's package reads a folder, not through the data
+        set's transform; otherwise (or without files) the data set's images.
         Computed once per ``cache_key`` (all ranks share the work) and kept in memory.
         """
+        proto = self.protocol
         n_ref = domain_length(dataset, key)
-        if self.protocol.num_reference is not None:
-            n_ref = min(n_ref, self.protocol.num_reference)
-        cache_key = (
-            cache_key,
-            key,
-            n_ref,
-            self.protocol.image_size,
-            self.protocol.resize_filter,
-            self.fid_key,
-        )
-        return self._cached_features(
-            cache_key, n_ref, lambda block: torch.stack([dataset[i][key] for i in block])
-        )
+        if proto.num_reference is not None:
+            n_ref = min(n_ref, proto.num_reference)
+        files = None
+        if proto.image_source == "files" and proto.image_size is not None:
+            files = domain_files(dataset, key, n_ref)
+
+        def load(block: range) -> torch.Tensor:
+            if files is not None:
+                return self.read_files([files[i] for i in block])
+            return torch.stack([dataset[i][key] for i in block])
+
+        cache_key = (cache_key, key, n_ref, proto.image_size, proto.resize_filter, self.fid_key)
+        return self._cached_features((*cache_key, files is not None), n_ref, load)
+
+    def read_files(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Image files as float [-1, 1] N x 3 x s x s: each read as RGB and brought to the
+        protocol's ``image_size`` by :meth:`quantize` (a no-op on files of that size)."""
+        return torch.cat([self.signed(self.quantize(self.signed(read_rgb(p)[None]))) for p in paths])
 
     def _cached_features(self, cache_key: Any, count: int, load) -> torch.Tensor:
         """FID features of ``count`` images, ``load(indices) -> N x C x H x W``, in global order:
@@ -771,7 +803,7 @@ class Evaluator:
         if self.protocol.image_source == "files" and self.protocol.image_size is not None:
             paths = [_item_path(dataset, i) for i in indices]
             if all(p is not None for p in paths):
-                return torch.cat([self.signed(self.quantize(self.signed(read_rgb(p)[None]))) for p in paths])
+                return self.read_files(paths)
         return torch.stack([dataset[i]["image"] for i in indices])
 
     def domain_reference_features(

@@ -5,8 +5,8 @@
   and resizes them to 299 x 299 with its TF1-compatible bilinear filter.
 - :class:`TorchvisionInceptionFeatures`: torchvision's ImageNet Inception-v3 (``inception_v3``,
   ``IMAGENET1K_V1``), its 2048-d average-pool features, the network StarGAN v2's FID is defined
-  with (``fid_features: torchvision_inception_v3``). It takes uint8 images, resizes them to
-  299 x 299 with PIL's bilinear filter and normalises with the ImageNet mean and std.
+  with (``fid_impl: stargan_v2``). It takes uint8 images, resizes them to 299 x 299 with PIL's
+  bilinear filter and normalises with the ImageNet mean and std.
 - :class:`AlexLPIPS`: LPIPS v0.1 with the AlexNet trunk (torchvision's ImageNet weights) and the
   linear heads calibrated on human judgements (shipped inside torchmetrics and lpips, 6 KB).
   Same computation as ``lpips.LPIPS(net="alex", version="0.1")``.
@@ -15,7 +15,8 @@ Each checks its files against their published SHA-256 before reading them
 (:func:`imtrans.metrics.weights.verify`; cached per file, so a second network costs nothing):
 another file under a standard name raises :class:`~imtrans.pretrained.WeightsMismatchError`.
 
-All hold no trainable parameters and are meant to live in a callback, never in a
+pytorch-fid's and clean-fid's networks are in :mod:`imtrans.metrics.lineages`, with the table of
+FID lineages (``metrics.fid_impl``). All hold no trainable parameters and are meant to live in a callback, never in a
 LightningModule (they would add ~96 MB / ~10 MB to every checkpoint).
 """
 
@@ -97,6 +98,28 @@ def pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).contiguous().to(images.device)
 
 
+#: Inception-v3's trunk in forward order, as torchvision names its modules: (modules, then a 3x3
+#: stride-2 max pool?). StarGAN v2's FID network (torchvision's weights) and pytorch-fid's run these.
+INCEPTION_STAGES = (
+    (("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3"), True),
+    (("Conv2d_3b_1x1", "Conv2d_4a_3x3"), True),
+    (("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"), False),
+    (("Mixed_7a", "Mixed_7b", "Mixed_7c"), False),
+)
+
+
+def inception_pool_features(trunk: nn.ModuleDict, x: torch.Tensor) -> torch.Tensor:
+    """The 2048-d features of a normalised 299 x 299 batch: the :data:`INCEPTION_STAGES` of
+    ``trunk`` (modules by name), then the average over space (the final average pool)."""
+    with full_float32(x.device):
+        for stage, pool in INCEPTION_STAGES:
+            for name in stage:
+                x = trunk[name](x)
+            if pool:
+                x = F.max_pool2d(x, kernel_size=3, stride=2)
+    return x.mean((2, 3))
+
+
 @contextlib.contextmanager
 def full_float32(device: torch.device):
     """float32 convolutions as defined: no autocast, and on CUDA no TF32 (cuDNN allows it by
@@ -133,16 +156,7 @@ class TorchvisionInceptionFeatures(nn.Module):
     input_size = 299
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
-    # (module names, then a 3x3 stride-2 max pool?) in forward order
-    STAGES = (
-        (("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3"), True),
-        (("Conv2d_3b_1x1", "Conv2d_4a_3x3"), True),
-        (
-            ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"),
-            False,
-        ),
-        (("Mixed_7a", "Mixed_7b", "Mixed_7c"), False),
-    )
+    STAGES = INCEPTION_STAGES
 
     def __init__(self, weights_path: str | os.PathLike):
         super().__init__()
@@ -169,14 +183,7 @@ class TorchvisionInceptionFeatures(nn.Module):
                 "TorchvisionInceptionFeatures takes uint8 images (use imtrans.metrics.networks.to_uint8)"
             )
         x = pil_resize(rgb(images), self.input_size).to(self.mean.device).float() / 255
-        x = (x - self.mean) / self.std
-        with full_float32(x.device):
-            for stage, pool in self.STAGES:
-                for name in stage:
-                    x = self.trunk[name](x)
-                if pool:
-                    x = F.max_pool2d(x, kernel_size=3, stride=2)
-        return x.mean((2, 3))
+        return inception_pool_features(self.trunk, (x - self.mean) / self.std)
 
 
 def default_lpips_heads() -> Path:

@@ -3,9 +3,15 @@
 A protocol fixes the inputs (which split, how many: the first ``num_inputs`` items, in order),
 the samples per input and how they are paired for LPIPS diversity, how many of those samples
 enter FID/KID, the reference images of FID/KID (split, count), the image size and resize
-filter, and the networks and weights (``fid_features``: the feature network of FID and KID,
-:data:`FID_FEATURES`). :meth:`Protocol.record` is the dict written next to every number
-(``metrics.json``, the W&B summary, ``imtrans.evaluate``'s JSON).
+filter, and the networks and weights (``fid_impl``: the FID lineage, i.e. the code whose FID and
+KID are reproduced, :data:`~imtrans.metrics.lineages.FID_IMPLS`). :meth:`Protocol.record` is the
+dict written next to every number (``metrics.json``, the W&B summary, ``imtrans.evaluate``'s JSON).
+
+Each paper's protocol takes the lineage of the paper's own code (see the comments in
+:data:`PROTOCOLS`); ``metrics.fid_impl=...`` (or ``+metrics.overrides.fid_impl=...``) scores with
+another, recorded as an override. Records and overrides written before ``fid_impl`` name the
+feature network instead (``fid_features: torch_fidelity_inception`` or
+``torchvision_inception_v3``): they are read as the lineage they mean.
 
 Multi-domain methods on folder-per-domain data (``data=domains``) are scored per task, one task
 per (source, target) pair of domains, in each of the protocol's ``modes`` (``latent``: the
@@ -25,36 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imtrans.errors import ConfigError
-from imtrans.metrics.weights import ALEXNET, INCEPTION, TORCHVISION_INCEPTION
+from imtrans.metrics.lineages import FID_IMPLS, LEGACY_FID_FEATURES, lineage_record
+from imtrans.metrics.weights import ALEXNET
 
 PAIRINGS = ("disjoint", "consecutive", "all", "none")
 MODES = ("latent", "reference")
 LPIPS_INPUTS = ("uint8", "float")
 IMAGE_SOURCES = ("dataset", "files")
-
-#: The feature networks of FID and KID: the weights file (``imtrans.metrics.weights``) and the
-#: record written next to the numbers.
-FID_FEATURES: dict[str, dict[str, Any]] = {
-    "torch_fidelity_inception": {
-        "weights_key": INCEPTION.key,
-        "record": {
-            "network": "inception-v3-compat (torch-fidelity FeatureExtractorInceptionV3)",
-            "features": "pool3, 2048-d",
-            "weights": INCEPTION.filename,
-            "input_resize": "299x299, TF1-compatible bilinear (torch-fidelity)",
-        },
-    },
-    "torchvision_inception_v3": {
-        "weights_key": TORCHVISION_INCEPTION.key,
-        "record": {
-            "network": "torchvision inception_v3, ImageNet weights (IMAGENET1K_V1), as StarGAN v2's metrics/fid.py",
-            "features": "adaptive average pool after Mixed_7c, 2048-d (transform_input not applied)",
-            "weights": TORCHVISION_INCEPTION.filename,
-            "input_resize": "299x299, PIL BILINEAR on the uint8 image",
-            "input_normalisation": "x / 255, then ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)",
-        },
-    },
-}
 
 
 def sample_pairs(num_samples: int, pairing: str) -> list[tuple[int, int]]:
@@ -98,14 +81,17 @@ class Protocol:
     #: outputs and references are resized to image_size x image_size (None: as produced).
     image_size: int | None = None
     resize_filter: str = "bilinear-antialias"
-    #: the feature network of FID and KID (a key of :data:`FID_FEATURES`).
-    fid_features: str = "torch_fidelity_inception"
+    #: the FID lineage (a key of :data:`~imtrans.metrics.lineages.FID_IMPLS`): the network, its
+    #: weights and the image path of the code whose FID and KID are reproduced.
+    fid_impl: str = "torch_fidelity"
     #: LPIPS on the quantized images (``uint8``) or on the generator's float outputs (``float``,
     #: at ``image_size``, neither clamped nor rounded: StarGAN v2 measures before saving).
     lpips_input: str = "uint8"
-    #: multi-domain tasks: the images read as the data set gives them (``dataset``) or from their
-    #: files, resized to ``image_size`` by ``resize_filter`` (``files``: StarGAN v2's eval loader;
-    #: without an ``image_size``, or for items without a file, the data set's images).
+    #: the images read as the data set gives them (``dataset``) or from their files, resized to
+    #: ``image_size`` by ``resize_filter`` (``files``): for multi-domain tasks the inputs,
+    #: references and FID reals (StarGAN v2's eval loader), for two-domain data the FID/KID
+    #: reference images (``python -m pytorch_fid testB fake_B`` reads the folder). Without an
+    #: ``image_size``, or for items without a file, the data set's images.
     image_source: str = "dataset"
     #: multi-domain tasks: the guidance modes scored (``latent``, ``reference``).
     modes: tuple[str, ...] = ("latent", "reference")
@@ -127,10 +113,10 @@ class Protocol:
             raise ValueError(
                 f"protocol {self.name}: resize_filter must be one of {', '.join(RESIZE_FILTERS)}"
             )
-        if self.fid_features not in FID_FEATURES:
-            raise ValueError(
-                f"protocol {self.name}: fid_features must be one of {', '.join(FID_FEATURES)}, "
-                f"got {self.fid_features!r}"
+        if self.fid_impl not in FID_IMPLS:
+            raise ConfigError(
+                f"metrics.fid_impl={self.fid_impl}: not a FID lineage (protocol {self.name}); "
+                f"use one of {', '.join(FID_IMPLS)}"
             )
         if self.lpips_input not in LPIPS_INPUTS:
             raise ValueError(f"protocol {self.name}: lpips_input must be one of {', '.join(LPIPS_INPUTS)}")
@@ -157,7 +143,12 @@ class Protocol:
     @property
     def fid_weights_key(self) -> str:
         """The key (in ``imtrans.metrics.weights.WEIGHTS``) of the FID/KID network's weights."""
-        return FID_FEATURES[self.fid_features]["weights_key"]
+        return FID_IMPLS[self.fid_impl].weights.key
+
+    @property
+    def fid_features(self) -> str:
+        """The lineage's network under the name records used before ``fid_impl`` (derived, read-only)."""
+        return FID_IMPLS[self.fid_impl].features
 
     def record(self) -> dict[str, Any]:
         """Everything that defines the numbers, as a JSON-able dict."""
@@ -180,15 +171,20 @@ class Protocol:
                 "split": self.reference_split,
                 "domain": "target",
                 "count": self.num_reference if self.num_reference is not None else "all",
+                "images": "read from their files (RGB), resized to image_size by resize_filter (the "
+                "data set's when some item has no file)"
+                if self.image_source == "files" and self.image_size is not None
+                else "the data set's (its transform for the split)",
             },
             "image_size": self.image_size if self.image_size is not None else "as produced",
             "resize_filter": RESIZE_FILTERS[self.resize_filter],
             "quantization": "uint8, rounded as when written to PNG, before every metric"
             + ("" if self.lpips_input == "uint8" else " but LPIPS"),
+            "fid_impl": self.fid_impl,
+            # the network's name as records before fid_impl gave it (metrics.json's fid_features)
             "fid_features": self.fid_features,
             "fid": {
-                "feature_network": self.fid_features,
-                **FID_FEATURES[self.fid_features]["record"],
+                **lineage_record(self.fid_impl),
                 "statistics": "float64 mean and covariance (ddof 1); tr sqrt(s1 s2) from the singular values "
                 "of Xc1 Xc2^T (fewer images than dimensions) or the eigenvalues of s1 s2",
             },
@@ -197,7 +193,7 @@ class Protocol:
                 "subsets": self.kid_subsets,
                 "subset_size": f"min({self.kid_subset_size}, number of fakes, number of references)",
                 "kernel": "polynomial, degree 3, gamma 1/d, coef0 1",
-                "estimator": "unbiased MMD^2 (torch-fidelity)",
+                "estimator": "unbiased MMD^2 (torch-fidelity; clean-fid's is the same)",
                 "subset_rng": f"numpy RandomState({self.kid_seed})",
             },
             "lpips": {
@@ -243,8 +239,17 @@ class Protocol:
         }
 
     def with_overrides(self, overrides: Mapping[str, Any] | None) -> Protocol:
-        """A copy with ``overrides`` applied and recorded."""
+        """A copy with ``overrides`` applied and recorded (``fid_features``, the name before
+        ``fid_impl``, is read as the lineage it names)."""
         overrides = dict(overrides or {})
+        if "fid_features" in overrides:
+            old = overrides.pop("fid_features")
+            if old not in LEGACY_FID_FEATURES:
+                raise ConfigError(
+                    f"metrics.overrides.fid_features={old}: not a FID feature network; use "
+                    f"metrics.fid_impl=<{'|'.join(FID_IMPLS)}>"
+                )
+            overrides.setdefault("fid_impl", LEGACY_FID_FEATURES[old])
         if not overrides:
             return self
         known = {f.name for f in dataclasses.fields(self)} - {"name", "description", "overrides"}
@@ -265,9 +270,12 @@ RESIZE_FILTERS = {
     "after quantization; float outputs for LPIPS: torch bilinear, antialias=True",
 }
 
+#: The named protocols. Each paper's takes the FID lineage (``fid_impl``) of the paper's own code;
+#: where the paper reports no FID, imtrans's default (torch-fidelity) is used.
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
+        # MUNIT's paper reports LPIPS diversity, IS/CIS and user studies, no FID: torch-fidelity's.
         Protocol(
             name="munit",
             description="MUNIT (Huang et al. 2018): 100 inputs, 19 pairs of independently sampled "
@@ -278,6 +286,7 @@ PROTOCOLS: dict[str, Protocol] = {
             pairing="disjoint",
             image_size=256,
         ),
+        # BicycleGAN's paper reports LPIPS diversity and AMT fooling rates, no FID: torch-fidelity's.
         Protocol(
             name="bicyclegan",
             description="BicycleGAN (Zhu et al. 2017): 100 inputs, 20 samples each, LPIPS-alex over "
@@ -287,6 +296,8 @@ PROTOCOLS: dict[str, Protocol] = {
             pairing="consecutive",
             image_size=256,
         ),
+        # StarGAN v2's metrics/eval.py and fid.py: torchvision's ImageNet Inception-v3 on images
+        # read from files, resized to 256 and then 299 (PIL bilinear), against the training images.
         Protocol(
             name="stargan_v2",
             description="StarGAN v2 (Choi et al. 2020, metrics/eval.py): multi-domain methods per "
@@ -300,19 +311,25 @@ PROTOCOLS: dict[str, Protocol] = {
             reference_split="train",
             image_size=256,
             resize_filter="pil-bilinear",
-            fid_features="torchvision_inception_v3",
+            fid_impl="stargan_v2",
             lpips_input="float",
             image_source="files",
         ),
+        # CUT's README: test.py --num_test 500 (every test image of horse2zebra and cat2dog), the
+        # outputs saved as 256 x 256 PNGs, then `python -m pytorch_fid <dataset>/testB <results>/fake_B`:
+        # pytorch-fid on the translated test set against the target domain's test files.
         Protocol(
             name="cut",
-            description="CUT (Park et al. 2020): one output per test input; FID/KID against the "
-            "target domain's test images",
+            description="CUT (Park et al. 2020): one output per test input at 256 x 256; FID/KID with "
+            "pytorch-fid against the target domain's test images read from their files",
             num_inputs=None,
             samples_per_input=1,
             pairing="none",
             image_size=256,
+            fid_impl="pytorch_fid",
+            image_source="files",
         ),
+        # imtrans's own, for model selection during training.
         Protocol(
             name="quick",
             description="monitoring during training: 32 inputs, 8 samples (all 28 pairs), FID/KID "
@@ -326,8 +343,22 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
-def get_protocol(name: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
-    """The named protocol (one of :data:`PROTOCOLS`), with ``overrides`` applied and recorded."""
+def get_protocol(
+    name: str, overrides: Mapping[str, Any] | None = None, fid_impl: str | None = None
+) -> Protocol:
+    """The named protocol (one of :data:`PROTOCOLS`), with ``overrides`` applied and recorded.
+
+    ``fid_impl`` (``metrics.fid_impl``): the FID lineage to score with, when not the protocol's
+    own; it is recorded as an override and takes precedence over ``overrides["fid_impl"]``.
+    """
     if name not in PROTOCOLS:
         raise ConfigError(f"metrics.protocol={name}: not one of {', '.join(PROTOCOLS)} (or metrics=<name>)")
-    return PROTOCOLS[name].with_overrides(overrides)
+    protocol = PROTOCOLS[name]
+    overrides = dict(overrides or {})
+    if fid_impl is not None:
+        overrides.pop("fid_features", None)  # the older name of the same choice
+        if fid_impl == protocol.fid_impl:
+            overrides.pop("fid_impl", None)
+        else:
+            overrides["fid_impl"] = fid_impl
+    return protocol.with_overrides(overrides)

@@ -1,8 +1,9 @@
 """Where the standard metric networks' weights come from, and what to say when they are absent.
 
 Each file is looked for, in order, in ``metrics.weights_dir``, in torch's hub cache
-(``$TORCH_HOME/hub/checkpoints``, the place torch-fidelity, torchvision and lpips use) and,
-where the machine reaches the host, downloaded into the hub cache. Absent and unreachable,
+(``$TORCH_HOME/hub/checkpoints``, the place torch-fidelity, pytorch-fid, torchvision and lpips
+use; clean-fid keeps its file in /tmp, which is not read) and, where the machine reaches the
+host, downloaded into the hub cache. Absent and unreachable,
 :func:`resolve_weights` returns None and :func:`missing_notice` gives the one line that names
 the file to place and where. Nothing is ever replaced by a stand-in network.
 
@@ -10,7 +11,8 @@ A file found (or downloaded) is checked against the published SHA-256 whose firs
 name carries (:func:`imtrans.pretrained.verify_weights`): another file under the name raises
 :class:`~imtrans.pretrained.WeightsMismatchError`, one line naming it and where to download it
 again, and no score is computed from it. The LPIPS heads shipped in torchmetrics are checked
-against their full published SHA-256 (:data:`LPIPS_ALEX_HEADS`).
+against their full published SHA-256 (:data:`LPIPS_ALEX_HEADS`). clean-fid's TorchScript file
+has no published SHA-256: it is used unchecked, and the evaluation says so in one line.
 
 Set ``IMTRANS_METRICS_DOWNLOAD=0`` (or ``metrics.download=false``) to never try a download,
 e.g. in tests or on a cluster whose compute nodes must not reach the internet.
@@ -66,7 +68,28 @@ TORCHVISION_INCEPTION = WeightsFile(
     url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     used_for="FID and KID (torchvision ImageNet Inception-v3)",
 )
-WEIGHTS = {w.key: w for w in (INCEPTION, ALEXNET, TORCHVISION_INCEPTION)}
+PYTORCH_FID_INCEPTION = WeightsFile(
+    key="pytorch_fid_inception",
+    filename="pt_inception-2015-12-05-6726825d.pth",
+    # pytorch_fid.inception.FID_WEIGHTS_URL (pytorch-fid 0.3): the TF FID Inception ported to
+    # PyTorch, cached by torch hub under this name (the keys of torch-fidelity's file)
+    url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+    "pt_inception-2015-12-05-6726825d.pth",
+    used_for="FID and KID (pytorch-fid's Inception)",
+)
+CLEAN_FID_INCEPTION = WeightsFile(
+    key="clean_fid_inception",
+    filename="inception-2015-12-05.pt",
+    # cleanfid.downloads_helper.inception_url (clean-fid 0.1.35): StyleGAN2-ADA's TorchScript
+    # export of the TF FID Inception, code as well as weights and without a published SHA-256.
+    # clean-fid keeps it in /tmp, not read here (anyone can write there): imtrans looks for it
+    # where it looks for the others.
+    url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+    used_for="FID and KID (clean-fid's TorchScript Inception)",
+)
+WEIGHTS = {
+    w.key: w for w in (INCEPTION, ALEXNET, TORCHVISION_INCEPTION, PYTORCH_FID_INCEPTION, CLEAN_FID_INCEPTION)
+}
 #: The LPIPS v0.1 linear heads of AlexNet, read from the installed torchmetrics (never downloaded;
 #: its SHA-256 is in ``imtrans.pretrained.PUBLISHED_SHA256``).
 LPIPS_ALEX_HEADS = WeightsFile(

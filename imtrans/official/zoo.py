@@ -1,12 +1,17 @@
 """``imtrans zoo``: the pretrained models the official repositories publish, fetched and imported.
 
-    imtrans zoo                                   # the list: name, method, data, resolution, needs
-    imtrans zoo show NAME                         # one entry: the model, its files, its import command
+    imtrans zoo                                   # the list: name, method, data, resolution, numbers, needs
+    imtrans zoo show NAME                         # one entry: the model, its numbers and their sources,
+                                                  # its files, its import command
     imtrans zoo get NAME [root=DIR] [out=DIR] [options] [overrides]
 
 The entries live in ``imtrans/official/zoo.yaml`` (one per model the official repositories
 publish: URLs, where the official scripts put the files, the importer options and Hydra overrides
-that rebuild the model at the official test resolution).
+that rebuild the model at the official test resolution) and what was reported for it: each
+number with its metric, the FID code it came from (its lineage: pytorch-fid, clean-fid, ...), the
+split it was scored on, which model the source scored and where it says so. FIDs of different
+lineages are not comparable (the same images give CUT horse2zebra 45.51 with pytorch-fid and 43.71
+with clean-fid), hence the lineage beside every number.
 
 ``get`` downloads each file of the entry to ``root/NAME/<official path>`` (``root`` default
 ``pretrained``; a checkout of the official repository works too: a file already at
@@ -72,10 +77,101 @@ class Unreachable(Exception):
 
 
 # ----------------------------------------------------------------------------- the entries
+#: the fields of a ``reported`` item (zoo.yaml's header says what each holds): required, optional
+REPORTED_FIELDS = ("value", "metric", "lineage", "split", "weights", "source", "url")
+REPORTED_OPTIONAL = ("spread", "note")
+#: FID/KID code lineages, and the ``metrics.fid_impl`` of imtrans that follows each (None: none does)
+FID_LINEAGES = {
+    "pytorch-fid": "pytorch_fid",  # mseitzer/pytorch-fid: CUT, SPADE and most unpaired papers since
+    "clean-fid": "clean",  # GaParmar/clean-fid, mode clean
+    "torch-fidelity": "torch_fidelity",  # the TensorFlow/TTUR lineage; imtrans' default
+    "stargan-v2": "stargan_v2",  # clovaai/stargan-v2 metrics/fid.py: torchvision's ImageNet Inception
+    "mmagic": None,  # open-mmlab/mmagic's own FID code
+}
+#: which model a source scored: these very files, the paper's own model (the published file may
+#: differ), a model someone else trained with the official code, or not said
+WEIGHTS = ("published", "paper", "third-party", "unknown")
+
+
 def load_zoo(path: Path = ZOO_FILE) -> list[dict[str, Any]]:
-    """The entries of ``zoo.yaml``, in file order."""
+    """The entries of ``zoo.yaml``, in file order, their ``reported`` numbers checked."""
     data = yaml.safe_load(path.read_text())
-    return list(data["models"])
+    entries = list(data["models"])
+    check_reported(entries, path)
+    return entries
+
+
+def check_reported(entries: list[dict[str, Any]], path: Path | str = ZOO_FILE) -> None:
+    """Every entry lists what was reported for it, each number with its metric, lineage, split,
+    weights and source, or says in ``reported_note`` where a number could come from: a number
+    without its FID code or split cannot be compared with one measured here. A ZooError names the
+    entry and the field otherwise."""
+    hint = f"see the header of {Path(path).name}"
+    for e in entries:
+        where = f"{path}: {e.get('name', '?')}"
+        items = e.get("reported")
+        if not isinstance(items, list):
+            raise ZooError(
+                f"{where}: reported={items!r}: not a list; give [] or the reported numbers ({hint})"
+            )
+        note = e.get("reported_note")
+        if note is not None and (not isinstance(note, str) or not note.strip()):
+            raise ZooError(
+                f"{where}: reported_note={note!r}: not a sentence; say where a number could come from"
+            )
+        if not items and note is None:
+            raise ZooError(
+                f"{where}: reported=[] without reported_note; say where a number could come from ({hint})"
+            )
+        for i, item in enumerate(items):
+            at = f"{where}: reported[{i}]"
+            if not isinstance(item, dict):
+                raise ZooError(f"{at}={item!r}: not a mapping; give {', '.join(REPORTED_FIELDS)} ({hint})")
+            missing = [k for k in REPORTED_FIELDS if item.get(k) in (None, "")]
+            if missing:
+                raise ZooError(
+                    f"{at}: no {', '.join(missing)}; every number needs {', '.join(REPORTED_FIELDS)} ({hint})"
+                )
+            unknown = sorted(set(item) - set(REPORTED_FIELDS) - set(REPORTED_OPTIONAL))
+            if unknown:
+                fields = ", ".join(REPORTED_FIELDS + REPORTED_OPTIONAL)
+                raise ZooError(f"{at}: unknown field(s) {', '.join(unknown)}; the fields are {fields}")
+            for key in ("value", "spread"):
+                if key in item and (isinstance(item[key], bool) or not isinstance(item[key], (int, float))):
+                    raise ZooError(
+                        f"{at}: {key}={item[key]!r}: not a number; write the number the source gives"
+                    )
+            if str(item["metric"]).upper() in ("FID", "KID") and item["lineage"] not in FID_LINEAGES:
+                raise ZooError(
+                    f"{at}: lineage={item['lineage']!r}: not a known {item['metric']} code; "
+                    f"choose one of {', '.join(FID_LINEAGES)}"
+                )
+            if item["weights"] not in WEIGHTS:
+                raise ZooError(f"{at}: weights={item['weights']!r}: choose one of {', '.join(WEIGHTS)}")
+            if not str(item["url"]).startswith(("http://", "https://")):
+                raise ZooError(f"{at}: url={item['url']!r}: not a web address; give the source's URL")
+
+
+def headline(items: list[dict[str, Any]], most: int = 2) -> list[dict[str, Any]]:
+    """The numbers of the list: the first of each metric and lineage, at most ``most`` (a second
+    training setting scored the same way, as mmagic's identity-loss-0 rows, waits for ``show``)."""
+    seen, chosen = set(), []
+    for item in items:
+        key = (item["metric"], item["lineage"])
+        if key not in seen and len(chosen) < most:
+            seen.add(key)
+            chosen.append(item)
+    return chosen
+
+
+def compact(item: dict[str, Any]) -> str:
+    """One reported number in a few words: ``FID 45.51 (pytorch-fid)``, ``LPIPS 0.4501 ±0.0007``."""
+    text = f"{item['metric']} {item['value']:g}"
+    if "spread" in item:
+        text += f" ±{item['spread']:g}"
+    if str(item["metric"]).upper() in ("FID", "KID"):
+        text += f" ({item['lineage']})"
+    return text
 
 
 def find(name: str, entries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -193,23 +289,26 @@ def table(entries: list[dict[str, Any]]) -> str:
     from imtrans.official import available_methods
 
     methods = available_methods()
-    rows = [("NAME", "METHOD", "DATA", "TEST RESOLUTION", "NEEDS")]
+    rows = [("NAME", "METHOD", "DATA", "TEST RESOLUTION", "REPORTED", "NEEDS")]
     for e in entries:
         test = str(e["resolution"]["test"]).split(" (")[0]
-        rows.append((e["name"], e["method"], e["data"], test, _needs(e, methods)))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+        numbers = "; ".join(compact(item) for item in headline(e["reported"])) or "-"
+        rows.append((e["name"], e["method"], e["data"], test, numbers, _needs(e, methods)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
     lines.append("")
     lines.append(
-        f"{len(entries)} models. `imtrans zoo show NAME` for one in detail, "
-        "`imtrans zoo get NAME [root=DIR] [out=DIR]` to fetch and import it."
+        f"{len(entries)} models. REPORTED: the first numbers published for the model (FID with its "
+        "code: numbers of different FID codes are not comparable); `imtrans zoo show NAME` for all "
+        "of them with their sources, `imtrans zoo get NAME [root=DIR] [out=DIR]` to fetch and import it."
     )
     return "\n".join(lines)
 
 
 #: the fields ``show`` prints, in this order: what the model is, where it comes from, what the
-#: official code does with it. Paths, options and overrides appear in the printed files and import
-#: command; ``official_options``, ``reported_note`` and ``dev_notes`` are the maintainers' record.
+#: official code does with it, what was reported for it. Paths, options and overrides appear in the
+#: printed files and import command; ``official_options`` and ``dev_notes`` are the maintainers'
+#: record. ``reported_note`` is printed within ``reported``.
 SHOWN = (
     "name",
     "method",
@@ -232,8 +331,14 @@ def show(entry: dict[str, Any], plan: Plan) -> str:
     command."""
     view = {key: entry[key] for key in SHOWN if key in entry}
     view["repository"] = f"https://github.com/{entry['repository']}"
+    note = entry.get("reported_note")
     if not entry.get("reported"):
-        view["reported"] = "no numbers recorded in the zoo; see the paper"
+        view["reported"] = f"none published for this model: {note}"
+    elif note:  # beside the numbers, after them
+        notes = view.pop("notes", None)
+        view["reported_about"] = note
+        if notes is not None:
+            view["notes"] = notes
     text = yaml.safe_dump(view, sort_keys=False, width=4096, allow_unicode=True).rstrip()
     lines = [text, "", "files (imtrans zoo get):"]
     for f in entry["files"]:

@@ -122,7 +122,7 @@ def test_best_checkpoint_and_no_metric_state_in_checkpoints(run):
         ckpt = torch.load(path, weights_only=False)
         assert not [k for k in ckpt["state_dict"] if "inception" in k or "lpips" in k or "lins" in k]
         states = [v for k, v in ckpt["callbacks"].items() if "Evaluation" in k]
-        assert states and set(states[0]) == {"best_score", "best_iteration"}
+        assert states and set(states[0]) == {"best_score", "best_iteration", "best_scores"}
         # size check: the module's weights, two Adam moments each, and a little bookkeeping;
         # Inception alone would add 96 MB, LPIPS-alex 10 MB
         weights = sum(v.numel() * v.element_size() for v in ckpt["state_dict"].values())

@@ -33,8 +33,8 @@ from imtrans.methods.spec import InferenceSpec, domain_tasks
 from imtrans.metrics import PROTOCOLS, Evaluator, get_protocol
 from imtrans.metrics import weights as W
 from imtrans.metrics.evaluator import evaluate_domain_tasks, module_domain_names, reference_choices
+from imtrans.metrics.lineages import FID_IMPLS
 from imtrans.metrics.networks import InceptionFeatures, TorchvisionInceptionFeatures
-from imtrans.metrics.protocols import FID_FEATURES
 
 DOMAINS = ("cat", "dog", "wild")
 SMALL = {"samples_per_input": 3, "fid_samples_per_input": 3}  # 3 outputs per input: Inception on few images
@@ -44,11 +44,12 @@ SMALL = {"samples_per_input": 3, "fid_samples_per_input": 3}  # 3 outputs per in
 @pytest.fixture(scope="module")
 def sg_home(tmp_path_factory, metric_weights):
     """A TORCH_HOME of this module's own: the random torchvision Inception, plus links to the
-    shared random AlexNet and torch-fidelity Inception (other tests never see this file)."""
+    shared random AlexNet and torch-fidelity and pytorch-fid Inceptions (other tests never see this
+    file)."""
     home = tmp_path_factory.mktemp("sg2_torch_home")
     hub = home / "hub" / "checkpoints"
     hub.mkdir(parents=True)
-    for key in ("inception", "alexnet", W.TORCHVISION_INCEPTION.key):
+    for key in ("inception", "alexnet", W.TORCHVISION_INCEPTION.key, W.PYTORCH_FID_INCEPTION.key):
         (hub / metric_weights[key].name).symlink_to(metric_weights[key])
     return home
 
@@ -154,19 +155,27 @@ def test_other_protocols_keep_their_network(sg_env):
         ev = Evaluator(protocol, notify=None)
         ev.prepare()
         record = protocol.record()
+        lineage = FID_IMPLS[protocol.fid_impl]
         if name == "stargan_v2":
+            assert protocol.fid_impl == "stargan_v2"
             assert protocol.fid_features == "torchvision_inception_v3"
             assert isinstance(ev.inception, TorchvisionInceptionFeatures)
             assert record["fid"]["weights"] == "inception_v3_google-0cc3c7bd.pth"
             assert record["resize_filter"].startswith("PIL BILINEAR")
+        elif name == "cut":  # CUT's README scores with pytorch-fid (tests/metrics/test_lineages.py)
+            assert protocol.fid_impl == "pytorch_fid"
+            assert set(ev.needs) == {"pytorch_fid_inception", "alexnet"}
         else:
+            assert protocol.fid_impl == "torch_fidelity"
             assert protocol.fid_features == "torch_fidelity_inception"
             assert isinstance(ev.inception, InceptionFeatures) and set(ev.needs) == {"inception", "alexnet"}
             assert record["fid"]["weights"] == W.INCEPTION.filename
             assert record["quantization"] == "uint8, rounded as when written to PNG, before every metric"
-        assert record["fid_features"] == record["fid"]["feature_network"] == protocol.fid_features
-        assert record["fid"]["network"] == FID_FEATURES[protocol.fid_features]["record"]["network"]
-    # a protocol setting, like the others
+        assert isinstance(ev.inception, lineage.network)
+        assert record["fid_impl"] == record["fid"]["impl"] == protocol.fid_impl
+        assert record["fid_features"] == protocol.fid_features == lineage.features
+        assert record["fid"]["network"] == lineage.record["network"]
+    # a protocol setting, like the others; overrides of older runs name the network
     assert get_protocol("cut", {"fid_features": "torchvision_inception_v3"}).record()["fid_features"] == (
         "torchvision_inception_v3"
     )

@@ -1,7 +1,9 @@
 """The model zoo (``imtrans zoo``): every published official model is listed with what rebuilds
-it; ``get`` imports a file placed by hand, resumes a cut download, and offline or for Google
-Drive entries prints the notice, the URL, the place and the import command (exit 2). No test
-touches the network: the opener is replaced, or a refused local proxy is set."""
+it and what was reported for it (each number with its metric, FID code, split and source, or
+where a number could come from); ``get`` imports a file placed by hand, resumes a cut download,
+and offline or for Google Drive entries prints the notice, the URL, the place and the import
+command (exit 2). No test touches the network: the opener is replaced, or a refused local proxy
+is set."""
 
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ from tests.official.helpers import fixture
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "OFFICIAL_CHECKPOINTS.md"
 LEGACY = fixture("cyclegan") / "legacy_2018_pretrained" / "latest_net_G.pth"
-SEVEN = {"cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "pix2pixhd", "cut"}
-#: published models per method (OFFICIAL_CHECKPOINTS.md section 2; CUT's README for cut)
+METHODS = {"cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "pix2pixhd", "cut", "stargan_v2"}
+#: published models per method (OFFICIAL_CHECKPOINTS.md section 2; CUT's README for cut; StarGAN
+#: v2's download.sh: pretrained-network-afhq and -celeba-hq)
 COUNTS = {
     "cyclegan": 18,
     "pix2pix": 5,
@@ -36,6 +39,7 @@ COUNTS = {
     "drit": 1,
     "pix2pixhd": 1,
     "cut": 6,
+    "stargan_v2": 2,
 }
 H2Z = "cyclegan_horse2zebra"
 H2Z_PATH = Path("cyclegan_horse2zebra/checkpoints/horse2zebra_pretrained/latest_net_G.pth")
@@ -66,7 +70,7 @@ def _published_in_section_2(text: str) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------- the list
 def test_counts_and_names_are_unique():
     counts = {m: sum(e["method"] == m for e in ENTRIES) for m in COUNTS}
-    assert counts == COUNTS and len(ENTRIES) == 38
+    assert counts == COUNTS and len(ENTRIES) == 40
     names = [e["name"] for e in ENTRIES]
     assert len(set(names)) == len(names)
     assert all(e["name"] == f"{e['method']}_{e['official_name']}" for e in ENTRIES)
@@ -84,7 +88,7 @@ def test_every_model_of_section_2_is_listed():
 
 def test_methods_options_and_fields():
     methods = {e["method"] for e in ENTRIES}
-    assert methods <= SEVEN
+    assert methods <= METHODS
     available = set(available_methods())
     for e in ENTRIES:
         if e["method"] in available:  # formats are written in parallel; check those that exist
@@ -93,13 +97,12 @@ def test_methods_options_and_fields():
         assert [f["url"] for f in e["files"]] == e["urls"] or e["manual"]
         assert all(u.startswith(("http://", "https://")) for u in e["urls"])
         assert e["manual"] == ("drive.google.com" in e["urls"][0]), e["name"]
-        # numbers only where read in the paper text; none could be here
-        assert e["reported"] == [] and "not verified here" in e["reported_note"]
-    if SEVEN <= available:
+    if METHODS <= available:
         assert methods <= available
 
 
-#: an official fixture file (reduced width) per method, to build each entry's model from
+#: an official fixture file (reduced width) per method, to build each entry's model from; StarGAN
+#: v2 per entry (the AFHQ layout: 3 domains, w_hpf 0; CelebA-HQ: 2 domains, w_hpf 1)
 FIXTURE_FILES = {
     "cyclegan": LEGACY,
     "pix2pix": fixture("pix2pix") / "latest_net_G.pth",
@@ -109,9 +112,16 @@ FIXTURE_FILES = {
     "drit": fixture("drit") / "00001.pth",
     "pix2pixhd": fixture("pix2pixhd") / "latest_net_G.pth",
     "cut": fixture("cut") / "latest_net_G.pth",
+    "stargan_v2_afhq": fixture("stargan_v2") / "w_hpf0" / "000001_nets_ema.ckpt",
+    "stargan_v2_celeba_hq": fixture("stargan_v2") / "w_hpf1" / "000001_nets_ema.ckpt",
 }
 
 
+def fixture_file(entry: dict) -> Path:
+    return FIXTURE_FILES.get(entry["name"], FIXTURE_FILES.get(entry["method"]))
+
+
+@pytest.mark.filterwarnings("ignore:StarGAN v2 with w_hpf > 0 and model.fan=null")
 @pytest.mark.parametrize("method", sorted(COUNTS))
 def test_entries_build_with_the_importer(method, tmp_path):
     """Each entry's importer options and overrides combine with what the importer reads (here
@@ -121,13 +131,16 @@ def test_entries_build_with_the_importer(method, tmp_path):
 
     from imtrans.official import import_official
 
-    if method not in available_methods() or not FIXTURE_FILES[method].exists():
+    entries = [e for e in ENTRIES if e["method"] == method]
+    if method not in available_methods() or not all(fixture_file(e).exists() for e in entries):
         pytest.skip(f"no {method} format module or fixture yet")
-    for e in (e for e in ENTRIES if e["method"] == method):
-        out = import_official(
-            method, FIXTURE_FILES[method], tmp_path / e["name"], e["options"], e["overrides"]
-        )
-        data = OmegaConf.load(out / "config.yaml").data
+    for e in entries:
+        out = import_official(method, fixture_file(e), tmp_path / e["name"], e["options"], e["overrides"])
+        config = OmegaConf.load(out / "config.yaml")
+        data = config.data
+        for key in ("num_domains", "w_hpf"):  # StarGAN v2: the fixture of the entry's layout
+            if key in e["official_options"]:
+                assert config.model[key] == e["official_options"][key], (e["name"], key)
         for override in e["overrides"]:
             key, _, value = override.partition("=")
             if key in ("data.load_size", "data.crop_size", "data.direction", "data.preprocess"):
@@ -148,6 +161,129 @@ def test_list_show_and_unknown_name(capsys):
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and "\n" not in err
     assert "unknown model 'horse2zebr'" in err and "cyclegan_horse2zebra" in err
+
+
+# ----------------------------------------------------------------------------- reported numbers
+def test_every_entry_reports_numbers_or_says_where_from():
+    """Each number carries what makes it comparable (metric, FID code, split, which model, the
+    source and its URL); an entry without numbers says where one could come from."""
+    for e in ENTRIES:
+        assert e["reported"] or e["reported_note"].strip(), e["name"]
+        for item in e["reported"]:
+            assert all(item[k] not in (None, "") for k in zoo.REPORTED_FIELDS), (e["name"], item)
+            assert isinstance(item["value"], (int, float)) and item["url"].startswith("https://")
+            if item["metric"] in ("FID", "KID"):
+                assert item["lineage"] in zoo.FID_LINEAGES, (e["name"], item["lineage"])
+    with_numbers = {e["name"] for e in ENTRIES if e["reported"]}
+    assert len(with_numbers) >= 19 and {"stargan_v2_afhq", "cut_horse2zebra_cut"} <= with_numbers
+
+
+def _numbers(name: str) -> set[tuple]:
+    return {
+        (i["metric"], i["lineage"], i["value"], i.get("spread")) for i in zoo.find(name, ENTRIES)["reported"]
+    }
+
+
+def test_the_numbers_the_sources_give():
+    """The numbers of issue 27 as their sources print them: clean-fid's leaderboard (pytorch-fid
+    lineage reproduced, clean-fid), mmagic's comparison, StarGAN v2's README with its spreads."""
+    for name, legacy, clean in [
+        ("cut_horse2zebra_cut", 45.51, 43.71),
+        ("cut_horse2zebra_fastcut", 73.38, 72.53),
+        ("cut_cat2dog_cut", 76.21, 77.58),
+        ("cut_cat2dog_fastcut", 93.95, 95.37),
+    ]:
+        assert {("FID", "pytorch-fid", legacy, None), ("FID", "clean-fid", clean, None)} <= _numbers(name)
+    assert {("FID", "mmagic", 62.111, None), ("FID", "mmagic", 77.202, None)} <= _numbers(
+        "cyclegan_horse2zebra"
+    )
+    lpips = "stargan-v2 (LPIPS v0.1 alex)"
+    for name, latent, reference in [
+        ("stargan_v2_afhq", [(16.18, 0.15), (0.4501, 0.0007)], [(19.78, 0.01), (0.4315, 0.0002)]),
+        ("stargan_v2_celeba_hq", [(13.73, 0.06), (0.4515, 0.0006)], [(23.84, 0.03), (0.3880, 0.0001)]),
+    ]:
+        expected = {("FID", "stargan-v2", *latent[0]), ("LPIPS", lpips, *latent[1])}
+        expected |= {("FID", "stargan-v2", *reference[0]), ("LPIPS", lpips, *reference[1])}
+        assert _numbers(name) == expected
+        assert {i["weights"] for i in zoo.find(name, ENTRIES)["reported"]} == {"published"}
+
+
+def _broken(**changes) -> list[dict]:
+    entry = json.loads(json.dumps(zoo.find("cut_horse2zebra_cut", ENTRIES)))
+    for key, value in changes.items():
+        if key == "item":
+            entry["reported"][0].update(value)
+            entry["reported"][0] = {k: v for k, v in entry["reported"][0].items() if v is not None}
+        else:
+            entry[key] = value
+    return [entry]
+
+
+@pytest.mark.parametrize(
+    "changes,words",
+    [
+        ({"item": {"lineage": None}}, ["reported[0]", "no lineage", "value, metric, lineage, split"]),
+        ({"item": {"split": ""}}, ["no split"]),
+        ({"item": {"lineage": "tensorflow"}}, ["lineage='tensorflow'", "pytorch-fid, clean-fid"]),
+        ({"item": {"value": "45.51"}}, ["value='45.51'", "not a number"]),
+        ({"item": {"weights": "official"}}, ["weights='official'", "published, paper"]),
+        ({"item": {"table": 1}}, ["unknown field(s) table"]),
+        ({"reported": [], "reported_note": None}, ["reported=[] without reported_note", "where a number"]),
+        ({"reported": None}, ["reported=None", "not a list"]),
+    ],
+)
+def test_an_incomplete_number_is_refused_in_one_line(changes, words):
+    with pytest.raises(zoo.ZooError) as err:
+        zoo.check_reported(_broken(**changes), "zoo.yaml")
+    message = str(err.value)
+    assert message.startswith("zoo.yaml: cut_horse2zebra_cut") and "\n" not in message
+    assert all(w in message for w in words), message
+
+
+def test_table_and_show_give_the_numbers_and_their_sources(capsys):
+    zoo.main([])
+    lines = capsys.readouterr().out.splitlines()
+    assert "REPORTED" in lines[0]
+    row = {line.split()[0]: line for line in lines[1:] if line.strip()}
+    assert "FID 45.51 (pytorch-fid); FID 43.71 (clean-fid)" in row["cut_horse2zebra_cut"]
+    assert "FID 16.18 ±0.15 (stargan-v2); LPIPS 0.4501 ±0.0007" in row["stargan_v2_afhq"]
+    assert "FID 77.2 (pytorch-fid); FID 75.17 (clean-fid)" in row["cyclegan_horse2zebra"]
+    assert (
+        "FID 138.646 (mmagic)" in row["cyclegan_zebra2horse"] and "137.05" not in row["cyclegan_zebra2horse"]
+    )
+    assert row["bicyclegan_maps"].split()[4] == "-"
+
+    zoo.main(["show", "cut_horse2zebra_cut"])
+    out = capsys.readouterr().out
+    assert "lineage: clean-fid" in out and "https://github.com/GaParmar/clean-fid" in out
+    assert "Legacy-FID (reproduced)" in out and "reported_about:" in out
+    zoo.main(["show", "bicyclegan_maps"])
+    out = capsys.readouterr().out
+    assert "reported: 'none published for this model: the BicycleGAN paper" in out
+
+
+@pytest.mark.filterwarnings("ignore:StarGAN v2 with w_hpf > 0 and model.fan=null")
+def test_stargan_v2_entries_import_a_placed_file_with_the_official_layout(tmp_path, monkeypatch, capsys):
+    """stargan_v2_celeba_hq: the nets file placed where download.sh puts it is imported with the
+    entry's data preset and test resolution; the optional wing.ckpt missing on the server is skipped."""
+    from omegaconf import OmegaConf
+
+    def server(request, timeout):
+        assert request.full_url.endswith("wing.ckpt?dl=1"), request.full_url
+        raise urllib.error.HTTPError(request.full_url, 404, "Not Found", email.message.Message(), None)
+
+    monkeypatch.setattr(zoo, "urlopen", server)
+    name = "stargan_v2_celeba_hq"
+    placed = tmp_path / "root" / name / "expr" / "checkpoints" / "celeba_hq" / "100000_nets_ema.ckpt"
+    placed.parent.mkdir(parents=True)
+    shutil.copy(fixture_file(zoo.find(name, ENTRIES)), placed)
+    zoo.main(["get", name, f"root={tmp_path / 'root'}", f"out={tmp_path / 'run'}"])
+    assert "wing.ckpt?dl=1 is not on the server, skipped" in capsys.readouterr().out
+    record = json.loads((tmp_path / "run" / "import.json").read_text())
+    assert record["method"] == "stargan_v2" and record["networks_fresh"] == ["discriminator"]
+    assert record["official_options"]["num_domains"] == 2 and record["official_options"]["w_hpf"] == 1
+    config = OmegaConf.load(tmp_path / "run" / "config.yaml")
+    assert (config.data.name, config.data.crop_size, config.data.resample) == ("celeba_hq", 256, "bilinear")
 
 
 # ----------------------------------------------------------------------------- get
