@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "evaluate": ("imtrans.evaluate", "score a checkpoint or folders of images (FID, KID, LPIPS, ...)"),
     "import": ("imtrans.official.__main__", "import an official pretrained checkpoint as an imtrans run"),
     "zoo": ("imtrans.official.zoo", "list, fetch and import the officially published models"),
+    "reproduce": ("imtrans.reproduce", "measure a zoo model's published numbers again and compare"),
 }
 
 HELP_FLAGS = ("-h", "--help", "help")
