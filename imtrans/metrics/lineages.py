@@ -70,6 +70,7 @@ from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 
 from imtrans.metrics.networks import (
     INCEPTION_STAGES,
+    FrozenNetwork,
     InceptionFeatures,
     TorchvisionInceptionFeatures,
     full_float32,
@@ -126,7 +127,7 @@ class _TFInceptionEMaxPool(_TFPoolBranch, InceptionE):
     max_pool = True
 
 
-class PytorchFidInception(nn.Module):
+class PytorchFidInception(FrozenNetwork):
     """Pool3 features (N x 2048, float32) of uint8 RGB images N x 3 x H x W, as pytorch-fid 0.3
     computes them (``InceptionV3([3])``, its defaults ``resize_input`` and ``normalize_input``).
 
@@ -165,17 +166,12 @@ class PytorchFidInception(nn.Module):
             setattr(net, name, block(*args))
         net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
         self.trunk = nn.ModuleDict({n: getattr(net, n) for stage, _ in INCEPTION_STAGES for n in stage})
-        self.requires_grad_(False).eval()
-
-    def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
-        return super().train(False)
+        self.freeze()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8:
-            raise TypeError("PytorchFidInception takes uint8 images (use imtrans.metrics.networks.to_uint8)")
         device = next(self.trunk.parameters()).device
-        x = rgb(images).to(device).float() / 255
+        x = rgb(self.uint8(images)).to(device).float() / 255
         size = (self.input_size, self.input_size)
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         return inception_pool_features(self.trunk, 2 * x - 1)
@@ -202,7 +198,7 @@ def pil_float_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-class CleanFidInception(nn.Module):
+class CleanFidInception(FrozenNetwork):
     """Pool3 features (N x 2048, float32) of uint8 RGB images N x 3 x H x W, as clean-fid 0.1.35
     computes them in ``mode="clean"``.
 
@@ -225,17 +221,12 @@ class CleanFidInception(nn.Module):
         with warnings.catch_warnings():  # torch.jit.load is deprecated; the file is TorchScript
             warnings.simplefilter("ignore", FutureWarning)
             self.layers = torch.jit.load(str(weights_path), map_location="cpu").layers
-        self.requires_grad_(False).eval()
-
-    def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
-        return super().train(False)
+        self.freeze()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8:
-            raise TypeError("CleanFidInception takes uint8 images (use imtrans.metrics.networks.to_uint8)")
         device = next(self.layers.parameters()).device
-        x = pil_float_resize(rgb(images), self.input_size).to(device)
+        x = pil_float_resize(rgb(self.uint8(images)), self.input_size).to(device)
         with full_float32(device):
             return self.layers((x - 128) / 128).reshape(len(x), self.num_features)
 

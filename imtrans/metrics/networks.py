@@ -48,7 +48,28 @@ def rgb(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
-class InceptionFeatures(nn.Module):
+class FrozenNetwork(nn.Module):
+    """A metric's network: pretrained weights that never change, so no gradients, and always in
+    eval mode (its BatchNorm statistics are fixed), whatever ``.train()`` a parent module calls.
+    Subclasses call :meth:`freeze` at the end of ``__init__``; the feature networks take the
+    uint8 images that decoding a PNG or JPEG gives (:meth:`uint8`)."""
+
+    def freeze(self) -> None:
+        self.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def uint8(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` if they are uint8, else a TypeError naming the network."""
+        if images.dtype != torch.uint8:
+            raise TypeError(
+                f"{type(self).__name__} takes uint8 images (use imtrans.metrics.networks.to_uint8)"
+            )
+        return images
+
+
+class InceptionFeatures(FrozenNetwork):
     """Pool3 features (N x 2048, float32) of uint8 RGB images N x 3 x H x W, as torch-fidelity computes them."""
 
     num_features = 2048
@@ -61,16 +82,11 @@ class InceptionFeatures(nn.Module):
         self.net = FeatureExtractorInceptionV3(
             "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights_path)
         )
-        self.requires_grad_(False).eval()
+        self.freeze()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8:
-            raise TypeError("InceptionFeatures takes uint8 images (use imtrans.metrics.networks.to_uint8)")
-        return self.net(rgb(images))[0]
-
-    def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
-        return super().train(False)
+        return self.net(rgb(self.uint8(images)))[0]
 
 
 def pil_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -136,7 +152,7 @@ def full_float32(device: torch.device):
             torch.backends.cudnn.allow_tf32 = previous
 
 
-class TorchvisionInceptionFeatures(nn.Module):
+class TorchvisionInceptionFeatures(FrozenNetwork):
     """2048-d average-pool features (N x 2048, float32) of uint8 RGB images N x 3 x H x W, from
     torchvision's ImageNet Inception-v3, as StarGAN v2 defines its FID.
 
@@ -171,18 +187,11 @@ class TorchvisionInceptionFeatures(nn.Module):
         self.trunk.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in self.trunk})
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
-        self.requires_grad_(False).eval()
-
-    def train(self, mode: bool = True):  # always in eval mode (BatchNorm statistics are fixed)
-        return super().train(False)
+        self.freeze()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8:
-            raise TypeError(
-                "TorchvisionInceptionFeatures takes uint8 images (use imtrans.metrics.networks.to_uint8)"
-            )
-        x = pil_resize(rgb(images), self.input_size).to(self.mean.device).float() / 255
+        x = pil_resize(rgb(self.uint8(images)), self.input_size).to(self.mean.device).float() / 255
         return inception_pool_features(self.trunk, (x - self.mean) / self.std)
 
 
@@ -205,7 +214,7 @@ class _ScalingLayer(nn.Module):
         return (x - self.shift) / self.scale
 
 
-class AlexLPIPS(nn.Module):
+class AlexLPIPS(FrozenNetwork):
     """LPIPS distance (v0.1, AlexNet) between two batches in [-1, 1]: returns N distances.
 
     Args:
@@ -235,10 +244,7 @@ class AlexLPIPS(nn.Module):
         heads = torch.load(heads_path, map_location="cpu", weights_only=True)
         for i, lin in enumerate(self.lins):
             lin.weight.data.copy_(heads[f"lin{i}.model.1.weight"])
-        self.requires_grad_(False).eval()
-
-    def train(self, mode: bool = True):
-        return super().train(False)
+        self.freeze()
 
     @staticmethod
     def _unit(x: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
