@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imtrans.errors import ConfigError
+from imtrans.errors import ConfigError, shorten
 from imtrans.losses import weighted_sum
 from imtrans.methods.spec import (
     DIRECTIONS,
@@ -114,7 +114,7 @@ def _size_error(call: Callable[[], Any]) -> str | None:
     except (RuntimeError, ValueError) as err:
         text = " ".join(str(err).split())
         if any(word in text for word in _SIZE_ERROR_WORDS):
-            return text[:200].rsplit(" ", 1)[0] if len(text) > 200 else text
+            return shorten(text, 200)
     except Exception:  # noqa: BLE001 - not a size error: training reports it as it comes
         pass
     return None
@@ -725,9 +725,8 @@ class TranslationModule(L.LightningModule):
         training images' size against the networks (:meth:`check_image_size`). A method adds its
         own (BicycleGAN: a batch it can split in two) and calls this."""
         self.check_domains(datamodule)
-        states = (
-            _get_rng_states()
-        )  # reading an item draws its random crop: the run's streams stay as they were
+        # reading an item draws its random crop: the run's random streams stay as they were
+        states = _get_rng_states()
         try:
             size = _training_image_size(datamodule)
         finally:
@@ -762,11 +761,13 @@ class TranslationModule(L.LightningModule):
     _SIZES_TRIED = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
     def check_image_size(self, height: int, width: int, key: str = "data.crop_size") -> None:
-        """The networks on one training-size input (a ConfigError naming ``key``, the setting of
-        the images' size, and the smallest size they take, when they fail on it): every task's ``translate`` and every
-        other image network (discriminators, encoders: modules whose first layer is a
-        convolution) on zeros of the output's size, in eval mode, without gradients. The
-        module's state and the random generators are left as they were."""
+        """The networks on one input of the training size: a ConfigError naming ``key`` (the
+        setting of the images' size) and the smallest size they take, when they fail on it.
+
+        Every task's ``translate`` runs, then every other image network (discriminators,
+        encoders: modules whose first layer is a convolution) on zeros of the image's size, in
+        eval mode, without gradients. The modules' train/eval flags and the random generators are
+        left as they were."""
         error = self._image_size_error(height, width)
         if error is None:
             return
