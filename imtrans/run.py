@@ -582,8 +582,9 @@ def _user_error(err: BaseException | None) -> tuple[str, BaseException] | None:
     from imtrans.pretrained import WeightsMismatchError
 
     while err is not None:
-        if resolver_error(err) is not None:  # a config value an interpolation cannot resolve
-            return "config error", resolver_error(err)
+        resolved = resolver_error(err)  # a config value an interpolation cannot resolve
+        if resolved is not None:
+            return "config error", resolved
         if isinstance(err, CheckpointError):
             return "checkpoint error", err
         if isinstance(err, DataError):

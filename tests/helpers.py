@@ -184,6 +184,22 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
     return tiny_run_overrides(model, data, iters=iters, extra=[*batch, *extra])
 
 
+def run_imtrans(args: list[str], cwd: Path, timeout: int = 600, **env_changes) -> subprocess.CompletedProcess:
+    """``python -m imtrans.run <args>`` to its end, output captured, one thread; ``env_changes``
+    set environment variables (``None`` removes one)."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(repo), **env_changes}
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "imtrans.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @contextlib.contextmanager
 def run_process(args: list[str], cwd: Path):
     """``python -m imtrans.run <args>`` as a terminal job runs it: its own process group, one

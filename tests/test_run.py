@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from PIL import Image
 
 from imtrans.load import load_model
 from imtrans.run import train
-from tests.helpers import compose_config, tiny_run_overrides
+from tests.helpers import compose_config, run_imtrans, tiny_run_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = [("cyclegan", "shapes"), ("pix2pix", "shapes_paired")]
@@ -112,19 +111,6 @@ def test_two_process_ddp_keeps_parameters_identical(model, data, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and (tmp_path / "metrics.json").is_file()
 
 
-def _cli(args: list[str], cwd: Path, timeout: int = 600, **env_changes) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env_changes}
-    env = {k: v for k, v in env.items() if v is not None}
-    return subprocess.run(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
@@ -138,7 +124,7 @@ def _cli(args: list[str], cwd: Path, timeout: int = 600, **env_changes) -> subpr
 def test_acceptance_commands(args, tmp_path):
     """The issue's commands, verbatim, from a directory outside the repository."""
     # WANDB_MODE unset: the default logger (W&B) must go offline by itself, never wait.
-    res = _cli([*args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, WANDB_MODE=None, WANDB_DIR=None)
+    res = run_imtrans([*args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, WANDB_MODE=None, WANDB_DIR=None)
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
     for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "samples/test.png"):
@@ -181,7 +167,7 @@ def test_bad_data_fails_before_training_with_one_line(tmp_path):
     for split in ("trainA", "testA", "testB"):
         (root / split).mkdir(parents=True)
         Image.new("RGB", (32, 32), "white").save(root / split / "0.png")
-    res = _cli(
+    res = run_imtrans(
         [
             "model=cyclegan",
             "data=unpaired",

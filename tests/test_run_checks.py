@@ -5,8 +5,6 @@ output says each known condition once."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +17,7 @@ from omegaconf import OmegaConf
 from imtrans.checks import check_command_line, check_values, config_differences
 from imtrans.errors import ConfigError
 from imtrans.run import _config_dict, cap_workers, resolve_ckpt_path, train
-from tests.helpers import compose_config, tiny_run_overrides
+from tests.helpers import compose_config, run_imtrans, tiny_run_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,21 +168,11 @@ def test_a_sibling_of_another_configuration_stops_the_run_before_work(tmp_path):
 
 
 # ---------------------------------------------------------------------------- the command line
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
-    return subprocess.run(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_mistakes_end_in_one_line_and_leave_no_run_folder(tmp_path):
     """The crop check runs after Hydra made the run folder: it is removed again."""
-    res = _run(["logger=none", "metrics=none", "data.size=8", "iters=2"], tmp_path)
+    res = run_imtrans(
+        ["logger=none", "metrics=none", "data.size=8", "iters=2"], tmp_path, 300, WANDB_MODE="disabled"
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert lines == [lines[0]] and lines[0].startswith("imtrans: config error: data.size=8: the networks of")

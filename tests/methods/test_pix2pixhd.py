@@ -4,9 +4,6 @@ label-id error through the run, coarse-to-fine loading, 2-process DDP."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import hydra
@@ -22,7 +19,7 @@ from imtrans.methods.pix2pixhd import Pix2PixHDDecay, kmeans
 from imtrans.nets import LocalEnhancer
 from imtrans.run import train
 from tests.conftest import SHARED_DATA
-from tests.helpers import compose_config
+from tests.helpers import compose_config, run_imtrans
 
 REPO = Path(__file__).resolve().parents[2]
 CITYSCAPES = SHARED_DATA / "cityscapes_sample"
@@ -317,18 +314,6 @@ def test_local_enhancer_loads_the_global_run_and_fixes_it_first(global_run, tmp_
     assert isinstance(load_model(tmp_path).G, LocalEnhancer)
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "imtrans.run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_label_id_out_of_range_fails_before_training_with_one_line(tmp_path):
     root = tmp_path / "labels"
     for split in ("train", "test"):
@@ -339,7 +324,7 @@ def test_label_id_out_of_range_fails_before_training_with_one_line(tmp_path):
             ids[3, 5] = 40
         Image.fromarray(ids).save(root / f"{split}_label" / "a.png")
         Image.new("RGB", (64, 32)).save(root / f"{split}_img" / "a.png")
-    res = _cli(
+    res = run_imtrans(
         [
             "model=pix2pixhd",
             "data=labels",
@@ -348,6 +333,7 @@ def test_label_id_out_of_range_fails_before_training_with_one_line(tmp_path):
             f"hydra.run.dir={tmp_path}/run",
         ],
         cwd=tmp_path,
+        timeout=300,
     )
     assert res.returncode == 2, res.stderr[-2000:]
     errors = [line for line in res.stderr.splitlines() if line.startswith("imtrans: data error:")]
