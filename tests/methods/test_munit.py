@@ -395,12 +395,12 @@ def test_two_process_ddp_keeps_parameters_identical(tmp_path):
 )
 def test_acceptance_commands(args, tmp_path):
     from tests.conftest import SHARED_DATA
-    from tests.test_run import _cli
+    from tests.helpers import run_imtrans
 
     if any("{shared}" in a for a in args) and not (SHARED_DATA / "edges2handbags_sample").is_dir():
         pytest.skip("../shared/data/edges2handbags_sample not present")
     args = [a.format(shared=SHARED_DATA) for a in args]
-    res = _cli([*args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, WANDB_MODE="offline")
+    res = run_imtrans([*args, f"hydra.run.dir={tmp_path}/run"], cwd=tmp_path, WANDB_MODE="offline")
     assert res.returncode == 0, res.stderr[-3000:]
     run = tmp_path / "run"
     for name in ("config.yaml", "checkpoints/last.ckpt", "metrics.json", "samples/test.png"):
