@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -203,8 +204,12 @@ def test_missing_data_set_is_one_line_with_the_layout(world, tmp_path, capsys):
 
 
 def test_other_layouts_and_unknown_options_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="data=afhq .*DomainsDataModule.*unpaired"):
+    with pytest.raises(ValueError, match="data=cityscapes .*LabelDataModule.*not label maps"):
+        rep.reproduce(NAME, {}, entries=[{**entry(), "overrides": ["data=cityscapes"]}])
+    with pytest.raises(ValueError, match="multi-domain entry without protocol"):
         rep.reproduce(NAME, {}, entries=[{**entry(), "overrides": ["data=afhq"]}])
+    with pytest.raises(ValueError, match="^seeds=0: must be at least 1"):
+        rep.reproduce(NAME, {"seeds": "0"}, entries=[entry()])
     cropped = {**entry(), "resolution": {"test": "216x216 (resize 256x256 bicubic, centre crop 216)"}}
     with pytest.raises(ValueError, match="the official test crops"):
         rep.reproduce(NAME, {}, entries=[cropped])
@@ -233,3 +238,135 @@ def test_test_size_and_direction_of_an_entry():
     with pytest.raises(ValueError, match="resolution.test"):
         rep.official_size({**entry(), "resolution": {"test": "the official size"}})
     assert rep.direction_of({**entry(), "options": {"direction": "b2a"}}) == "b2a"
+
+
+# ----------------------------------------------------------------------------- paired and multi-domain
+def test_paired_entry_translates_one_half_and_scores_against_the_other(tmp_path, capsys):
+    """pix2pix's side-by-side AB files with --direction BtoA: the right halves are translated
+    (train-mode inference, one image at a time, as test.py), the left halves written as test.py
+    saves real_B, both at the test size."""
+    pix = {
+        **entry(),
+        "name": "pix_tiny",
+        "method": "pix2pix",
+        "resolution": {"test": "128x128 (load_size = crop_size = 128)"},
+        "options": {},
+        "overrides": ["data=paired", "data.name=ab_tiny", "data.root=${paths.data_dir}/ab_tiny", "data.layout=ab",
+                      "data.direction=BtoA", "data.load_size=128", "data.crop_size=128"],
+        "reported": [_item(119.1, "FID", "pytorch-fid")],
+    }  # fmt: skip
+    root = tmp_path / "pretrained"
+    (root / "pix_tiny" / G_PATH).parent.mkdir(parents=True)
+    shutil.copy(fixture("pix2pix") / "latest_net_G.pth", root / "pix_tiny" / G_PATH)
+    rng = np.random.default_rng(3)
+    for split, n in (("train", 1), ("test", 2)):
+        (tmp_path / "data" / "ab_tiny" / split).mkdir(parents=True)
+        for i in range(n):
+            ab = rng.integers(0, 256, (40, 80, 3), dtype=np.uint8)
+            Image.fromarray(ab).save(tmp_path / "data" / "ab_tiny" / split / f"{i}.png")
+    weights = tmp_path / "w"
+    write_pytorch_fid_inception(weights / "pt_inception-2015-12-05-6726825d.pth")
+    out = tmp_path / "out"
+    args = {"root": root, "data_root": tmp_path / "data", "out": out, "weights_dir": weights}
+    report = rep.reproduce("pix_tiny", {k: str(v) for k, v in args.items()}, entries=[pix])
+
+    test = sorted((tmp_path / "data" / "ab_tiny" / "test").glob("*.png"))
+    real = sorted((out / "real").glob("*.png"))
+    expected = [rep.official_input(rep.TestImage(p, "left"), (128, 128)) for p in test]
+    for path, x in zip(real, expected, strict=True):
+        want = np.floor((x + 1).permute(1, 2, 0).numpy() / 2 * 255).astype(np.uint8)
+        assert np.array_equal(np.asarray(Image.open(path)), want)
+    from imtrans.inference import load_for_inference
+
+    model, _ = load_for_inference(report["import"])
+    x = torch.stack([rep.official_input(rep.TestImage(p, "right"), (128, 128)) for p in test])
+    torch.manual_seed(0)  # as translate_test: dropout draws from seed 0, image after image
+    with model.inference_mode():
+        y = model.translate(x, direction="a2b")
+    for path, image in zip(sorted((out / "translated").glob("*.png")), y, strict=True):
+        want = np.floor((image.clamp(-1, 1) + 1).permute(1, 2, 0).numpy() / 2 * 255).astype(np.uint8)
+        assert np.array_equal(np.asarray(Image.open(path)), want)
+    assert report["data"]["inputs"].endswith("(right halves)") and "real_B" in report["data"]["real_images"]
+    (number,) = report["numbers"]
+    assert number["verdict"].startswith("not comparable: stand-in weights") and np.isfinite(
+        number["measured"]
+    )
+
+
+def test_multi_domain_entry_is_scored_by_its_protocol_per_seed(tmp_path, capsys):
+    """StarGAN v2 (official fixture, 3 domains at 32x32) on a folder-per-domain data set: the
+    entry's protocol runs once per seed; each reported number is the mean of its score key; a
+    changed protocol and stand-in networks make every number "not comparable"."""
+    from tests.metrics.weights import write_alexnet, write_torchvision_inception
+
+    sg = {
+        **entry(),
+        "name": "sg_tiny",
+        "method": "stargan_v2",
+        "resolution": {"test": "32x32 (resize, no crop)"},
+        "files": [{"url": "http://example.invalid/sg/000001_nets_ema.ckpt", "path": "000001_nets_ema.ckpt"}],
+        "import_path": "000001_nets_ema.ckpt",
+        "options": {},
+        "overrides": ["data=domains", "data.name=dom_tiny", "data.root=${paths.data_dir}/dom_tiny",
+                      "data.load_size=32", "data.crop_size=32"],
+        "protocol": "stargan_v2",
+        "reported": [
+            _item(16.18, "FID", "stargan-v2", spread=0.15, score="latent/mean/fid"),
+            _item(0.45, "LPIPS", "stargan-v2 (LPIPS v0.1 alex)", score="reference/mean/lpips_div"),
+            _item(1.0, "FID", "stargan-v2"),
+            _item(2.0, "FID", "stargan-v2", score="latent/mean/fidd"),
+        ],
+    }  # fmt: skip
+    root = tmp_path / "pretrained"
+    (root / "sg_tiny").mkdir(parents=True)
+    shutil.copy(fixture("stargan_v2") / "w_hpf0" / "000001_nets_ema.ckpt", root / "sg_tiny")
+    for split, n in (("train", 2), ("val", 1)):
+        for k, domain in enumerate(("cat", "dog", "wild")):
+            _images(tmp_path / "data" / "dom_tiny" / split / domain, n, (40, 40), seed=10 * k + n)
+    weights = tmp_path / "w"
+    write_torchvision_inception(weights / "inception_v3_google-0cc3c7bd.pth")
+    write_alexnet(weights / "alexnet-owt-7be5be79.pth")
+    out = tmp_path / "out"
+    args = {"root": root, "data_root": tmp_path / "data", "out": out, "weights_dir": weights, "seeds": 2,
+            "metrics.overrides.samples_per_input": 2, "metrics.overrides.fid_samples_per_input": 2,
+            "metrics.overrides.image_size": 32}  # fmt: skip
+    rep.main(["sg_tiny", *(f"{k}={v}" for k, v in args.items())] + [f"zoo={_zoo(tmp_path, sg)}"])
+    printed = capsys.readouterr().out
+    report = json.loads((out / "reproduce.json").read_text())
+
+    assert report["protocol"] == "stargan_v2" and report["translation"]["seeds"] == [0, 1]
+    assert report["protocol_changes"] == {
+        "samples_per_input": 2,
+        "fid_samples_per_input": 2,
+        "image_size": 32,
+    }
+    assert report["data"]["domains"] == ["cat", "dog", "wild"] and report["data"]["n_inputs"] == 3
+    runs = list(report["lineages"].values())
+    assert [r["seed"] for r in runs] == [0, 1]
+    fid, lpips, unkeyed, misspelt = report["numbers"]
+    values = [r["scores"]["latent/mean/fid"] for r in runs]
+    assert fid["measured"] == pytest.approx(np.mean(values)) and values[0] != values[1]  # the seeds differ
+    assert fid["measured_std_over_seeds"] == pytest.approx(np.std(values))
+    assert lpips["measured"] == pytest.approx(
+        np.mean([r["scores"]["reference/mean/lpips_div"] for r in runs])
+    )
+    assert fid["verdict"].startswith("not comparable: stand-in weights")
+    assert runs[0]["networks"]["LPIPS"]["status"] == "stand-in"
+    assert (
+        unkeyed["verdict"]
+        == "not comparable: the entry names no score key for it (score: <mode>/mean/<score>)"
+    )
+    assert misspelt["verdict"].startswith(
+        "not comparable: score latent/mean/fidd is not among the protocol's"
+    )
+    assert "latent/mean/fid, latent/mean/kid" in misspelt["verdict"]
+    md = (out / "reproduce.md").read_text()
+    assert "The protocol was changed (samples_per_input=2, fid_samples_per_input=2, image_size=32)" in md
+    assert "inception_v3_google-0cc3c7bd.pth (FID, stand-in)" in md
+    assert "3 test inputs translated (2 seeds)" in printed
+
+
+def _zoo(tmp_path: Path, *entries: dict) -> Path:
+    path = tmp_path / "zoo.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "models": list(entries)}))
+    return path

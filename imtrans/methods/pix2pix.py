@@ -6,7 +6,9 @@ halved; then G step: GAN(D(A, fake_B)) + 100 |fake_B - B| through the same fake_
 
 At inference the official code (without ``--eval``) keeps dropout on and BatchNorm on batch
 statistics: the paper uses dropout as its noise source. ``test_mode="train"`` (default)
-does the same, without letting inference change the stored BatchNorm running statistics;
+does the same, without letting inference change the stored BatchNorm running statistics,
+and one image per forward pass as test.py (batch size 1): batch statistics over several images
+would make each output depend on the others in its batch, i.e. on the tool's batch size;
 ``test_mode="eval"`` is the usual eval mode.
 """
 
@@ -56,6 +58,7 @@ class Pix2Pix(TranslationModule):
         self.D = init_weights(discriminator(input_nc=input_nc + output_nc), init_type, init_gain)
         self.gan = GANLoss(self.loss_cfg.get("gan_mode", "vanilla"))
         self.test_mode = test_mode
+        self._one_by_one = False  # set inside train-mode inference (module docstring)
 
     def optimizer_groups(self):
         return {"G": self.G.parameters(), "D": self.D.parameters()}
@@ -64,6 +67,8 @@ class Pix2Pix(TranslationModule):
         return {"G": self.G}
 
     def generate(self, x, direction, style=None):
+        if self._one_by_one:  # batch statistics of each image alone, as the official batch size 1
+            return torch.cat([self.G(image[None]) for image in x])
         return self.G(x)
 
     @contextlib.contextmanager
@@ -79,9 +84,11 @@ class Pix2Pix(TranslationModule):
         }
         was_training = self.G.training
         self.G.train()
+        self._one_by_one = True
         try:
             yield
         finally:
+            self._one_by_one = False
             self.G.load_state_dict(saved, strict=False)
             self.G.train(was_training)
 

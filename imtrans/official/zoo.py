@@ -79,7 +79,7 @@ class Unreachable(Exception):
 # ----------------------------------------------------------------------------- the entries
 #: the fields of a ``reported`` item (zoo.yaml's header says what each holds): required, optional
 REPORTED_FIELDS = ("value", "metric", "lineage", "split", "weights", "source", "url")
-REPORTED_OPTIONAL = ("spread", "note")
+REPORTED_OPTIONAL = ("spread", "note", "score")
 #: FID/KID code lineages, and the ``metrics.fid_impl`` of imtrans that follows each (None: none does)
 FID_LINEAGES = {
     "pytorch-fid": "pytorch_fid",  # mseitzer/pytorch-fid: CUT, SPADE and most unpaired papers since

@@ -69,6 +69,19 @@ def test_default_test_mode_is_the_official_test_without_eval(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in module.G.state_dict().items())
 
 
+def test_train_mode_inference_is_one_image_at_a_time(tmp_path):
+    """The official test runs batch size 1, so batch statistics are each image's own: a batch of
+    two gives what the two alone give (same dropout draws), whatever a tool's batch size."""
+    module = load_model(do_import("pix2pix", FIX / "latest_net_G.pth", tmp_path / "train"))
+    x = torch.randn(2, *cases(FIX)["a2b"]["input"].shape[1:], generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    both = module.translate(x)
+    torch.manual_seed(0)
+    alone = torch.cat([module.translate(x[:1]), module.translate(x[1:])])
+    assert torch.equal(both, alone)
+    assert not module._one_by_one  # training batches keep their batch statistics
+
+
 @pytest.mark.parametrize("name", ["latest_net_G.pth", "facades_label2photo.pth"])
 def test_published_generator_file_alone(tmp_path, name):
     """The published models are one G file (often renamed after download); D starts fresh."""
