@@ -11,18 +11,20 @@ training), decoding each file once. It reports:
   corrupt files; missing or empty folders; list-file entries that do not exist; unmatched pairs
   (a file of one folder without its partner in the other: paired A/B folders, label/inst/img);
   instance maps without a label map; partners of different sizes; label ids outside
-  0 .. ``label_nc``-1; label or instance maps that are not single-channel; float (mode F)
+  0 .. ``label_nc``-1 (with ``data.contain_dontcare_label`` also allowed: the dontcare id
+  ``label_nc`` and 255); label or instance maps that are not single-channel; float (mode F)
   photos; side-by-side AB images of odd width; images smaller than the crop; sizes the model
   cannot take after preprocessing (e.g. not divisible by 2**num_downs for a U-Net, by 4 for
   CycleGAN's ResNet generator);
 - **warnings** (exit status stays 0): photos with transparency (RGBA, LA, PA: composited on white
   when read), 16-bit photos (scaled to 8 bit), grayscale photos read as RGB and the reverse.
 
-The folders are those the data module reads, found by the same rules: ``data.domains`` of a
-folder-per-domain tree (``data=afhq_cat2dog``: ``<root>/<split>/{cat,dog}/`` as the sides A and
-B; ``data=afhq``/``domains``: the given domains, or every folder of ``<root>/train``), list
-files or ``<split>A``/``<split>B`` folders of the unpaired layout, and ``data.direction=BtoA``,
-which reads the B folder as the input (with ``data.input_nc``).
+The folders are those the data module reads, found by the same rules: the label layout's
+folders (``data.label_folder`` etc.: ADE20K's ``annotations/{training,validation}/``),
+``data.domains`` of a folder-per-domain tree (``data=afhq_cat2dog``: ``<root>/<split>/{cat,dog}/``
+as the sides A and B; ``data=afhq``/``domains``: the given domains, or every folder of
+``<root>/train``), list files or ``<split>A``/``<split>B`` folders of the unpaired layout, and
+``data.direction=BtoA``, which reads the B folder as the input (with ``data.input_nc``).
 
 ``model=`` (default: the config's, ``cyclegan``) decides the size rule; the model is built from
 the config to read it (see :func:`imtrans.inference.size_multiple`). Exit status: 0 when no error
@@ -39,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import bad_label_ids, label_ids_problem
 from .errors import DataError
 from .io import open_image
 from .layouts import SPLITS, match_key, resolve_split
@@ -151,10 +154,21 @@ class Scanner:
             self.report.error(err)
             return None
 
-    def read(self, path: Path, split: str, role: str, kind: str, nc: int = 3, label_nc: int | None = None):
+    def read(
+        self,
+        path: Path,
+        split: str,
+        role: str,
+        kind: str,
+        nc: int = 3,
+        label_nc: int | None = None,
+        dontcare: bool = False,
+    ):
         """Decode one file, record its mode and size, check it for ``kind`` (photo, ab, label, inst).
 
-        Returns its (width, height), or None when it cannot be read.
+        ``label_nc``, ``dontcare``: the valid ids of a label map (see
+        :func:`imtrans.data.datasets.bad_label_ids`). Returns its (width, height), or None when
+        it cannot be read.
         """
         group = self.report.groups.setdefault((split, role), Group())
         group.files += 1
@@ -175,17 +189,12 @@ class Scanner:
                 )
                 return size
             if kind == "label" and label_nc is not None:
-                ids = np.asarray(img)
-                low, high = int(ids.min()), int(ids.max())
-                if high >= label_nc:
-                    bad = sorted(int(v) for v in np.unique(ids[ids >= label_nc]))
-                    shown = ", ".join(map(str, bad[:8])) + (" ..." if len(bad) > 8 else "")
-                    self.report.error(
-                        path,
-                        f"label id(s) {shown} >= label_nc {label_nc}; set data.label_nc to at least {high + 1}",
-                    )
-                if low < 0:
-                    self.report.error(path, f"negative label id {low}")
+                bad = bad_label_ids(np.asarray(img), label_nc, dontcare)
+                if bad and bad[0] < 0:
+                    self.report.error(path, label_ids_problem(bad, label_nc, dontcare))
+                    bad = [v for v in bad if v >= 0]
+                if bad:
+                    self.report.error(path, label_ids_problem(bad, label_nc, dontcare, every=True))
             return size
         if mode == "F":
             self.report.error(path, "32-bit float image (mode F) is not supported; save it as 8 or 16 bit")
@@ -389,12 +398,24 @@ class Scanner:
 
     def scan_labels(self, root: Path) -> None:
         dm = self.dm
-        for name in self.folder_splits(lambda s: (root / f"{s}_label").is_dir()):
-            label_folder = root / f"{name}_label"
+        folders = dm.folders
+        if not folders.is_default:
+            self.report.notes.append(f"folders: {dm.expected_layout.removeprefix('expected ')}")
+        if dm.contain_dontcare_label:
+            self.report.notes.append(
+                f"label ids: 0..{dm.label_nc - 1}, and the dontcare id {dm.label_nc} (or 255 in the file)"
+            )
+        for name in self.folder_splits(folders.present(root)):
+            label_folder = folders.folder(root, "label", name)
             labels = self.list_folder(label_folder, name, "label") or []
-            sizes = {p: self.read(p, name, "label", "label", label_nc=dm.label_nc) for p in labels}
+            sizes = {
+                p: self.read(
+                    p, name, "label", "label", label_nc=dm.label_nc, dontcare=dm.contain_dontcare_label
+                )
+                for p in labels
+            }
             partners = []
-            inst_folder = root / f"{name}_inst"
+            inst_folder = folders.folder(root, "inst", name)
             if dm.use_instance or inst_folder.is_dir():
                 insts = self.list_folder(inst_folder, name, "inst", required=dm.use_instance) or []
                 for p in insts:
@@ -407,7 +428,7 @@ class Scanner:
                         for p in insts:
                             if match_key(p) not in keyed:
                                 self.report.error(p, f"instance map without a label map in {label_folder}")
-            image_folder = root / f"{name}_img"
+            image_folder = folders.folder(root, "img", name)
             if name == "train" or image_folder.is_dir():
                 images = self.list_folder(image_folder, name, "img") or []
                 for p in images:
@@ -495,7 +516,9 @@ def check(overrides: Sequence[str]) -> Report:
         return report
     multiple, note = model_multiple(cfg)
     crop = dm.crop_size if dm.preprocess != "none" else None
-    report.notes.append(f"preprocess={dm.preprocess} load_size={dm.load_size} crop_size={crop}")
+    eval_load = getattr(dm, "eval_load_size", None)
+    eval_note = "" if eval_load is None else f" (val/test: {eval_load})"
+    report.notes.append(f"preprocess={dm.preprocess} load_size={dm.load_size}{eval_note} crop_size={crop}")
     report.notes.append(note)
     return Scanner(dm, multiple, report).scan()
 

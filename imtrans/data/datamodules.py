@@ -15,7 +15,7 @@ Batches are dicts; see :mod:`imtrans.data.datasets` and :mod:`imtrans.data.shape
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -26,7 +26,14 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from imtrans.errors import ConfigError
 
 from . import layouts
-from .datasets import DomainsDataset, LabelDataset, PairedDataset, SideBySideDataset, UnpairedDataset
+from .datasets import (
+    UNLABELLED,
+    DomainsDataset,
+    LabelDataset,
+    PairedDataset,
+    SideBySideDataset,
+    UnpairedDataset,
+)
 from .errors import DataError
 from .io import VERIFY_LEVELS
 from .layouts import SPLITS
@@ -260,6 +267,9 @@ class _FolderDataModule(TranslationDataModule):
     ``name``: the data set's preset name; when it has a download, a missing ``root`` suggests
     ``python -m imtrans.data.download <name>``. ``preprocess``, ``load_size``, ``crop_size``,
     ``flip``, ``resample`` (photos: ``bicubic`` or ``bilinear``): see :mod:`imtrans.data.transforms`.
+    ``eval_load_size``: the ``load_size`` of the evaluation transforms (val, test, sample grids)
+    where the official test options set another one (SPADE's ADE20K and COCO: 286 for training,
+    256 at test, so the test images are resized to the crop and not cropped); None: ``load_size``.
     """
 
     expected_layout = ""  # the layout sentence of error messages (subclasses)
@@ -273,6 +283,7 @@ class _FolderDataModule(TranslationDataModule):
         crop_size: int | None,
         flip: bool,
         resample: str = "bicubic",
+        eval_load_size: int | None = None,
         **common,
     ) -> None:
         super().__init__(**common)
@@ -283,8 +294,14 @@ class _FolderDataModule(TranslationDataModule):
         self.crop_size = crop_size
         self.flip = flip
         self.resample = resample
+        self.eval_load_size = eval_load_size
         # Validates the preprocess words now, at instantiation.
         SpatialTransform(preprocess, load_size, crop_size, flip, resample=resample)
+        if eval_load_size is not None:
+            try:
+                SpatialTransform(preprocess, eval_load_size, crop_size, flip, resample=resample)
+            except ConfigError as err:
+                raise ConfigError(f"data.eval_load_size={eval_load_size}: {err}") from None
         self._files: dict[str, object] = {}
 
     def _root(self) -> Path:
@@ -330,7 +347,8 @@ class _FolderDataModule(TranslationDataModule):
         if source not in self._files:
             self._files[source] = self._find(self._root(), source)
         files = self._take(self._files[source], split) if holding_out else self._files[source]
-        chosen = {"preprocess": self.preprocess, "load_size": self.load_size, "crop_size": self.crop_size}
+        load_size = self.load_size if augment or self.eval_load_size is None else self.eval_load_size
+        chosen = {"preprocess": self.preprocess, "load_size": load_size, "crop_size": self.crop_size}
         chosen = {**chosen, "flip": self.flip, **settings}
         return self._make(files, SpatialTransform(**chosen, augment=augment, resample=self.resample))
 
@@ -466,17 +484,24 @@ class PairedDataModule(_FolderDataModule):
 
 
 class LabelDataModule(_FolderDataModule):
-    """pix2pixHD label maps: ``<root>/{train_label,train_inst,train_img,test_label,test_inst,test_img}/``.
+    """Label maps (+ instance maps) and their photos, by default in pix2pixHD's folders
+    ``<root>/{train_label,train_inst,train_img,test_label,test_inst,test_img}/``.
 
     ``label_nc``: number of classes; every id must be below it (checked in ``setup`` with
-    ``verify="full"``, and on every item). ``use_instance``: also read the instance maps
-    (16-bit ids kept exactly). A val/test split may lack ``*_img/``; its items then have no "B".
-    ``input_nc`` defaults to ``label_nc`` (the one-hot channels; the boundary map is the
-    model's business). Defaults follow pix2pixHD: width scaled to 1024, no crop, flip.
+    ``verify="full"``, and on every item). ``contain_dontcare_label``: one more class, the
+    "don't care" id ``label_nc``, which the maps store as itself or as 255 (COCO-Stuff's
+    unlabelled pixels; read as ``label_nc``), as SPADE's option of that name; ``label_nc`` stays
+    the number of the other classes. ``use_instance``: also read the instance maps (8- or
+    16-bit ids kept exactly). A val/test split may lack its image folder; its items then have
+    no "B". ``label_folder``, ``inst_folder``, ``image_folder``, ``split_folders``: where the
+    files lie, see :class:`imtrans.data.layouts.LabelFolders` (ADE20K:
+    ``annotations/{split}``, ``images/{split}``, ``{train: training, val: validation}``).
+    ``input_nc`` defaults to the one-hot channels, ``label_nc`` (+ 1 with the dontcare class;
+    the boundary map is the model's business). Defaults follow pix2pixHD: width scaled to
+    1024, no crop, flip.
     """
 
     paired = True
-    expected_layout = layouts.LABELS_EXPECTED
 
     def __init__(
         self,
@@ -484,7 +509,12 @@ class LabelDataModule(_FolderDataModule):
         *,
         name: str | None = None,
         label_nc: int = 35,
+        contain_dontcare_label: bool = False,
         use_instance: bool = False,
+        label_folder: str = "{split}_label",
+        inst_folder: str = "{split}_inst",
+        image_folder: str = "{split}_img",
+        split_folders: Mapping[str, str] | None = None,
         preprocess: str = "scale_width",
         load_size: int | None = 1024,
         crop_size: int | None = None,
@@ -494,17 +524,41 @@ class LabelDataModule(_FolderDataModule):
     ) -> None:
         if label_nc < 1:
             raise ConfigError(f"data.label_nc: {label_nc}; label maps need at least one class")
-        input_nc = label_nc if input_nc is None else input_nc
+        if contain_dontcare_label and label_nc > UNLABELLED:
+            raise ConfigError(
+                f"data.label_nc={label_nc}: data.contain_dontcare_label reads the maps' {UNLABELLED} as the "
+                f"dontcare id, which leaves room for {UNLABELLED} classes; set data.contain_dontcare_label=false"
+            )
+        input_nc = label_nc + int(bool(contain_dontcare_label)) if input_nc is None else input_nc
         super().__init__(root, name, preprocess, load_size, crop_size, flip, input_nc=input_nc, **common)
         self.label_nc = label_nc
+        self.contain_dontcare_label = bool(contain_dontcare_label)
         self.use_instance = use_instance
+        self.folders = layouts.LabelFolders(
+            label_folder, inst_folder, image_folder, dict(split_folders or {})
+        )
+        self.expected_layout = self.folders.expected(use_instance)
         _check_channels("output_nc", self.output_nc)
 
     def _find(self, root: Path, split: str) -> tuple:
-        return layouts.find_labels(root, split, self.use_instance, self.label_nc, self.verify)
+        return layouts.find_labels(
+            root,
+            split,
+            self.use_instance,
+            self.label_nc,
+            self.verify,
+            dontcare=self.contain_dontcare_label,
+            folders=self.folders,
+        )
 
     def _layout(self, root: Path) -> str:
         return "labels"
+
+    def _split_folder(self, split: str) -> str:
+        """The label folder ``split`` reads (two splits read the same data when it is the same)."""
+        root = self._root()
+        name = layouts.resolve_split(split, self.folders.present(root))
+        return str(self.folders.folder(root, "label", name))
 
     def _take(self, files: tuple, split: str) -> tuple:
         """The same items of the label maps, instance maps and images."""
@@ -513,7 +567,9 @@ class LabelDataModule(_FolderDataModule):
 
     def _make(self, files: tuple, transform: SpatialTransform) -> Dataset:
         labels, insts, images = files
-        return LabelDataset(labels, insts, images, transform, self.label_nc, self.output_nc)
+        return LabelDataset(
+            labels, insts, images, transform, self.label_nc, self.output_nc, self.contain_dontcare_label
+        )
 
 
 class DomainsDataModule(_FolderDataModule):

@@ -6,7 +6,8 @@ Every item is a dict. Images are float32 tensors C x H x W in [-1, 1] (C = the s
 - :class:`UnpairedDataset`, :class:`PairedDataset`, :class:`SideBySideDataset`:
   ``{"A", "B", "A_path", "B_path"}``.
 - :class:`LabelDataset`: ``{"label", "inst" (with instance maps), "B" (with images),
-  "label_path", "inst_path", "B_path"}``.
+  "label_path", "inst_path", "B_path"}``; with a dontcare class the maps' unlabelled value
+  (:data:`UNLABELLED`) arrives as the id ``label_nc``.
 - :class:`DomainsDataset`: ``{"image", "domain" (int64 scalar), "path"}``.
 
 Randomness (crop, flip, the B partner of unpaired training items) comes from torch's global
@@ -27,16 +28,42 @@ from .errors import DataError
 from .io import ids_to_tensor, load_id_map, load_photo, photo_to_tensor, to_photo
 from .transforms import SpatialTransform
 
+#: The value label maps store for "unlabelled" pixels (COCO-Stuff's 255). With a dontcare class
+#: (``contain_dontcare_label``) it is read as the dontcare id ``label_nc``, as SPADE's loader does.
+UNLABELLED = 255
 
-def check_label_ids(path: Path, ids: np.ndarray, label_nc: int) -> None:
-    """Raise DataError naming ``path`` if a label id is outside 0 .. label_nc - 1."""
-    low, high = int(ids.min()), int(ids.max())
-    if high >= label_nc:
-        raise DataError(
-            path, f"label id {high} >= label_nc {label_nc}; set data.label_nc to at least {high + 1}"
+
+def bad_label_ids(ids: np.ndarray, label_nc: int, dontcare: bool = False) -> list[int]:
+    """The distinct ids of a label map that are not valid, sorted: valid are 0 .. label_nc - 1,
+    and with ``dontcare`` also the dontcare id ``label_nc`` and :data:`UNLABELLED`."""
+    bad = (ids < 0) | (ids >= label_nc)
+    if dontcare:
+        bad &= (ids != label_nc) & (ids != UNLABELLED)
+    return sorted(int(v) for v in np.unique(ids[bad])) if bad.any() else []
+
+
+def label_ids_problem(bad: list[int], label_nc: int, dontcare: bool = False, every: bool = False) -> str:
+    """The message for the invalid ids ``bad`` (from :func:`bad_label_ids`) of one label map:
+    the highest of them, or with ``every`` the first eight (the checker's report)."""
+    if bad[0] < 0:
+        return f"negative label id {bad[0]}"
+    if every:
+        shown = "label id(s) " + ", ".join(map(str, bad[:8])) + (" ..." if len(bad) > 8 else "")
+    else:
+        shown = f"label id {bad[-1]}"
+    if dontcare:
+        return (
+            f"{shown} >= label_nc {label_nc} and not the dontcare id ({label_nc}, or {UNLABELLED} "
+            "in the file); fix the map, or raise data.label_nc (the classes besides dontcare)"
         )
-    if low < 0:
-        raise DataError(path, f"negative label id {low}")
+    return f"{shown} >= label_nc {label_nc}; set data.label_nc to at least {bad[-1] + 1}"
+
+
+def check_label_ids(path: Path, ids: np.ndarray, label_nc: int, dontcare: bool = False) -> None:
+    """Raise DataError naming ``path`` if a label id is not valid (see :func:`bad_label_ids`)."""
+    bad = bad_label_ids(ids, label_nc, dontcare)
+    if bad:
+        raise DataError(path, label_ids_problem(bad, label_nc, dontcare))
 
 
 def check_same_size(path: Path, size: tuple[int, int], partner: Path, partner_size: tuple[int, int]) -> None:
@@ -174,8 +201,10 @@ class LabelDataset(Dataset):
 
     ``labels``, ``insts``, ``images``: matched lists of equal length (``insts`` / ``images`` may be
     None). Label ids must lie in 0 .. label_nc - 1 (checked on every item; a wrong id would
-    otherwise surface as an obscure one-hot or CUDA error). All three must have the same size;
-    they share one geometry, maps resized with nearest neighbour.
+    otherwise surface as an obscure one-hot or CUDA error). ``dontcare``: one more class, id
+    ``label_nc`` (SPADE's ``contain_dontcare_label``); the maps may hold it or :data:`UNLABELLED`,
+    which is returned as ``label_nc``. All three must have the same size; they share one
+    geometry, maps resized with nearest neighbour.
     """
 
     def __init__(
@@ -186,6 +215,7 @@ class LabelDataset(Dataset):
         transform: SpatialTransform,
         label_nc: int,
         nc: int = 3,
+        dontcare: bool = False,
     ) -> None:
         self.labels = list(labels)
         self.insts = None if insts is None else list(insts)
@@ -193,6 +223,7 @@ class LabelDataset(Dataset):
         self.transform = transform
         self.label_nc = label_nc
         self.nc = nc
+        self.dontcare = dontcare
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -202,7 +233,9 @@ class LabelDataset(Dataset):
         label = load_id_map(label_path)
         geometry = self.transform.sample(label.size, label_path)
         label_ids = ids_to_tensor(self.transform.apply(label, geometry, nearest=True))
-        check_label_ids(label_path, label_ids.numpy(), self.label_nc)
+        check_label_ids(label_path, label_ids.numpy(), self.label_nc, self.dontcare)
+        if self.dontcare:
+            label_ids[label_ids == UNLABELLED] = self.label_nc
         item = {"label": label_ids, "label_path": str(label_path)}
         if self.insts is not None:
             inst_path = self.insts[index]

@@ -3,8 +3,9 @@
 Usage: ``python -m imtrans.data.download NAME [--root DIR]`` with DIR the config's
 ``paths.data_dir`` (default ``data``). An archive already at ``<root>/<archive name>`` (placed
 by hand, e.g. on a machine without internet) is unpacked instead of downloaded. Where the
-network cannot be reached, or the data set needs a login (Cityscapes), the command prints the
-URL, where to put the file and the expected layout, and exits with status 1.
+network cannot be reached, or the data set has no single archive to fetch (Cityscapes needs a
+login, COCO-Stuff a conversion step), the command prints the URL or the steps, where to put
+the files and the expected layout, and exits with status 1.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def download(name: str, root: Path, timeout: float = TIMEOUT_S) -> int:
         print(f"{name}: already present in {target}")
         return 0
     if source.url is None:
-        _manual_instructions(name, source, target, "cannot be downloaded automatically (login required)")
+        _manual_instructions(name, source, target, f"cannot be downloaded automatically ({source.manual})")
         return 1
     root.mkdir(parents=True, exist_ok=True)
     archive = root / source.archive

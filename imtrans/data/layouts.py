@@ -7,7 +7,9 @@ first, one line) for missing folders, empty folders, unmatched partners and, thr
 - unpaired: ``<root>/{trainA,trainB,testA,testB}/`` or list files ``<root>/list_trainA.txt`` ...
 - paired: side-by-side AB images in ``<root>/{train,val,test}/``, or ``<root>/{trainA,trainB,...}``
   with matching file stems
-- labels (pix2pixHD): ``<root>/{train_label,train_inst,train_img,test_label,test_inst,test_img}/``
+- labels (pix2pixHD): ``<root>/{train_label,train_inst,train_img,test_label,test_inst,test_img}/``,
+  or other folder names given by :class:`LabelFolders` (ADE20K's
+  ``<root>/{annotations,images}/{training,validation}/``)
 - domains: ``<root>/{train,test}/<domain>/``
 
 Split names: the official data sets have no validation split, so "val" reads the val folders
@@ -18,7 +20,8 @@ exists (edges2shoes and AFHQ ship train + val only).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +67,62 @@ def split_present(root: Path, layout: str) -> Callable[[str], bool]:
         "domains": lambda s: (root / s).is_dir(),
     }
     return present[layout]
+
+
+@dataclass(frozen=True)
+class LabelFolders:
+    """Where the label layout keeps each split's label maps, instance maps and images.
+
+    ``label``, ``inst``, ``img``: folder paths under the root in which ``{split}`` stands for the
+    split's folder name; ``split_names`` maps a split (train, val, test) to that name where it is
+    not the split's own. The default is pix2pixHD's ``<split>_label/``, ``<split>_inst/``,
+    ``<split>_img/``; ADE20K's is ``annotations/{split}``, ``images/{split}`` with
+    ``{train: training, val: validation}``. A split's folder name is found as in the other
+    layouts (:func:`resolve_split`: val reads test when it has no folder, and the reverse).
+    """
+
+    label: str = "{split}_label"
+    inst: str = "{split}_inst"
+    img: str = "{split}_img"
+    split_names: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for role in ("label", "inst", "img"):
+            template = getattr(self, role)
+            if not isinstance(template, str) or "{split}" not in template:
+                raise ConfigError(
+                    f"data.{_FOLDER_KEYS[role]}={template!r}: needs {{split}} where the split's folder name goes"
+                )
+        unknown = set(self.split_names) - set(SPLITS)
+        if unknown:
+            raise ConfigError(
+                f"data.split_folders: {sorted(unknown)} are not splits; use {', '.join(SPLITS)}"
+            )
+
+    @property
+    def is_default(self) -> bool:
+        return self == LabelFolders()
+
+    def folder(self, root: Path, role: str, split: str) -> Path:
+        """The folder of ``role`` (label, inst or img) for split ``split`` (train, val or test)."""
+        return root / getattr(self, role).replace("{split}", self.split_names.get(split, split))
+
+    def present(self, root: Path) -> Callable[[str], bool]:
+        """Whether a split's label folder exists (what :func:`resolve_split` asks)."""
+        return lambda split: self.folder(root, "label", split).is_dir()
+
+    def expected(self, use_instance: bool = True) -> str:
+        """The layout sentence of error messages (naming the instance folder with ``use_instance``)."""
+        if self.is_default:
+            return LABELS_EXPECTED
+        names = ",".join(dict.fromkeys(self.split_names.get(s, s) for s in ("train", "val")))
+        tree = lambda role: getattr(self, role).replace("{split}", f"{{{names}}}")  # noqa: E731
+        inst = f", instance maps in <root>/{tree('inst')}" if use_instance else ""
+        return f"expected label maps in <root>/{tree('label')}, images in <root>/{tree('img')}{inst} (label layout)"
+
+
+#: the config keys of :class:`LabelFolders`' fields (named in its errors)
+_FOLDER_KEYS = {"label": "label_folder", "inst": "inst_folder", "img": "image_folder"}
 
 
 def _require_folder(folder: Path, expected: str) -> list[Path]:
@@ -176,32 +235,39 @@ def find_paired_folders(root: Path, split: str, verify: str) -> list[tuple[Path,
 
 
 def find_labels(
-    root: Path, split: str, use_instance: bool, label_nc: int, verify: str
+    root: Path,
+    split: str,
+    use_instance: bool,
+    label_nc: int,
+    verify: str,
+    dontcare: bool = False,
+    folders: LabelFolders | None = None,
 ) -> tuple[list[Path], list[Path] | None, list[Path] | None]:
     """Matched (labels, instance maps or None, images or None) of one split.
 
-    Cityscapes names (``*_gtFine_labelIds.png``, ``*_gtFine_instanceIds.png``,
-    ``*_leftImg8bit.png``) are matched by their city_seq_frame prefix, other names by stem.
-    Images are required for training; a val/test split without ``<name>_img/`` has none. With
-    ``verify="full"`` every label id is checked against ``label_nc``.
+    ``folders``: where the files lie (default: pix2pixHD's folders). Cityscapes names
+    (``*_gtFine_labelIds.png``, ``*_gtFine_instanceIds.png``, ``*_leftImg8bit.png``) are matched
+    by their city_seq_frame prefix, other names by stem. Images are required for training; a
+    val/test split without an image folder has none. With ``verify="full"`` every label id is
+    checked against ``label_nc`` (and the dontcare ids with ``dontcare``).
     """
-    name = resolve_split(split, split_present(root, "labels"))
-    label_folder = root / f"{name}_label"
-    labels = _require_folder(label_folder, LABELS_EXPECTED)
+    folders = folders or LabelFolders()
+    expected = folders.expected(use_instance)
+    name = resolve_split(split, folders.present(root))
+    label_folder = folders.folder(root, "label", name)
+    labels = _require_folder(label_folder, expected)
     insts = images = None
     if use_instance:
-        inst_folder = root / f"{name}_inst"
-        expected = f"{LABELS_EXPECTED}; data.use_instance=true needs instance maps"
-        insts = match_by_name(labels, _require_folder(inst_folder, expected), inst_folder, label_folder)
-    image_folder = root / f"{name}_img"
+        inst_folder = folders.folder(root, "inst", name)
+        needs = f"{expected}; data.use_instance=true needs instance maps"
+        insts = match_by_name(labels, _require_folder(inst_folder, needs), inst_folder, label_folder)
+    image_folder = folders.folder(root, "img", name)
     if split == "train" or image_folder.is_dir():
-        images = match_by_name(
-            labels, _require_folder(image_folder, LABELS_EXPECTED), image_folder, label_folder
-        )
+        images = match_by_name(labels, _require_folder(image_folder, expected), image_folder, label_folder)
 
     def check_ids(path: Path, img) -> None:
         check_id_map_mode(path, img.mode)
-        check_label_ids(path, np.asarray(img), label_nc)
+        check_label_ids(path, np.asarray(img), label_nc, dontcare)
 
     headers = scan_images(labels, verify, inspect=check_ids, what=f"{label_folder}")
     for label, header in headers.items():  # with verify="header" only the mode can be checked

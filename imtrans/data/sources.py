@@ -34,16 +34,41 @@ CITYSCAPES_CUT_HOWTO = (
     "and evaluated on; its README links the val set cityscapes_val_for_CUT.tar)"
 )
 
+# SceneParsing's ADE20K (SPADE's README links this archive; its top folder ADEChallengeData2016/
+# becomes <data_dir>/ade20k/). The two .txt files are the class and scene lists; not read.
+ADE20K_TREE = (
+    "images/{training,validation}/ADE_*.jpg\n"
+    "annotations/{training,validation}/ADE_*.png   (ids 0 = other, 1..150 = classes)\n"
+    "objectInfo150.txt, sceneCategories.txt"
+)
+COCO_STUFF_TREE = (
+    "train_img/*.jpg     (train2017.zip)\n"
+    "train_label/*.png   (stuffthingmaps_trainval2017.zip: train2017/; ids 0..181, 255 = unlabelled)\n"
+    "train_inst/*.png    (instance maps written by datasets/coco_generate_instance_map.py of NVlabs/SPADE)\n"
+    "val_img/, val_label/, val_inst/   (the same from val2017)"
+)
+COCO_STUFF_HOWTO = (
+    "COCO-Stuff comes as four archives and SPADE's instance maps must be generated: download "
+    "http://images.cocodataset.org/zips/train2017.zip, http://images.cocodataset.org/zips/val2017.zip, "
+    "http://calvin.inf.ed.ac.uk/wp-content/uploads/data/cocostuffdataset/stuffthingmaps_trainval2017.zip and "
+    "http://images.cocodataset.org/annotations/annotations_trainval2017.zip (see "
+    "https://github.com/nightrome/cocostuff), unpack them into the layout below, then run "
+    "datasets/coco_generate_instance_map.py of https://github.com/NVlabs/SPADE (needs pycocotools) "
+    "once per split to write <split>_inst/ from the instances_<split>2017.json annotations"
+)
+
 
 @dataclass(frozen=True)
 class Source:
     """A named data set: its archive URL (None: manual download), archive file name, and the
-    folder tree that the matching ``data=<name>`` preset reads under ``<data_dir>/<name>/``."""
+    folder tree that the matching ``data=<name>`` preset reads under ``<data_dir>/<name>/``.
+    ``howto``: the manual steps; ``manual``: why there is no automatic download (url None)."""
 
     url: str | None
     archive: str | None
     tree: str
     howto: str = ""
+    manual: str = "login required"
 
 
 SELFIE2ANIME_HOWTO = (
@@ -75,5 +100,14 @@ DATASETS: dict[str, Source] = {
     # CUT's Cityscapes: 256x256 JPEGs, A = photo, B = colour label map (`data=cityscapes_cut`)
     "cityscapes_cut": Source(None, None, CITYSCAPES_CUT_TREE, CITYSCAPES_CUT_HOWTO),
     # U-GAT-IT's data set is a Google Drive file (its README): no plain HTTP download.
-    "selfie2anime": Source(None, None, UNPAIRED_TREE, SELFIE2ANIME_HOWTO),
+    "selfie2anime": Source(None, None, UNPAIRED_TREE, SELFIE2ANIME_HOWTO, manual="a Google Drive file"),
+    # SPADE's label-map data sets (`data=ade20k`, `data=coco_stuff`; Cityscapes is `cityscapes`)
+    "ade20k": Source(
+        "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+        "ADEChallengeData2016.zip",
+        ADE20K_TREE,
+    ),
+    "coco_stuff": Source(
+        None, None, COCO_STUFF_TREE, COCO_STUFF_HOWTO, manual="several archives and a conversion step"
+    ),
 }

@@ -36,6 +36,8 @@ def test_known_data_sets():
         "selfie2anime",
         "cityscapes",
         "cityscapes_cut",
+        "ade20k",
+        "coco_stuff",
     }
     host = "http://efrosgans.eecs.berkeley.edu"
     assert DATASETS["horse2zebra"].url == f"{host}/cyclegan/datasets/horse2zebra.zip"
@@ -43,6 +45,8 @@ def test_known_data_sets():
     assert DATASETS["cat2dog"].url == "http://vllab.ucmerced.edu/hylee/DRIT/datasets/cat2dog.zip"
     assert DATASETS["afhq"].url.startswith("https://www.dropbox.com/")
     assert DATASETS["cityscapes"].url is None and DATASETS["cityscapes_cut"].url is None
+    assert DATASETS["ade20k"].url == "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip"
+    assert DATASETS["coco_stuff"].url is None
 
 
 def test_unreachable_network_prints_url_place_and_layout(tmp_path: Path, capsys):
@@ -59,6 +63,13 @@ def test_cityscapes_prints_instructions(tmp_path: Path, capsys):
     err = capsys.readouterr().err
     assert "login required" in err and "cityscapes-dataset.com" in err
     assert f"{tmp_path / 'cityscapes'}/train_inst/*_gtFine_instanceIds.png" in err
+
+
+def test_coco_stuff_prints_the_archives_and_the_instance_map_step(tmp_path: Path, capsys):
+    assert download.main(["coco_stuff", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "(several archives and a conversion step)" in err and "stuffthingmaps_trainval2017.zip" in err
+    assert "coco_generate_instance_map.py" in err and f"{tmp_path / 'coco_stuff'}/train_inst/*.png" in err
 
 
 def test_an_archive_placed_by_hand_is_unpacked(tmp_path: Path, capsys):

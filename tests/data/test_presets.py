@@ -36,6 +36,8 @@ PRESETS = {
     "edges2handbags": PairedDataModule,
     "facades": PairedDataModule,
     "cityscapes": LabelDataModule,
+    "ade20k": LabelDataModule,
+    "coco_stuff": LabelDataModule,
     "cityscapes_cut": UnpairedDataModule,
     "afhq_cat2dog": UnpairedDataModule,
 }
@@ -88,6 +90,12 @@ def test_preset_values():
     assert values("facades", "direction", "load_size", "crop_size") == ("BtoA", 286, 256)
     city = values("cityscapes", "label_nc", "use_instance", "preprocess", "load_size", "input_nc")
     assert city == (35, True, "scale_width", 1024, 35)
+    # SPADE's ADE20K and COCO-Stuff options: 150 / 182 classes + dontcare, 286 -> 256 crop, 256 at test
+    sizes = ("preprocess", "load_size", "crop_size", "eval_load_size", "flip")
+    for name, label_nc, instance in (("ade20k", 150, False), ("coco_stuff", 182, True)):
+        labels = values(name, "label_nc", "contain_dontcare_label", "use_instance", "input_nc")
+        assert labels == (label_nc, True, instance, label_nc + 1)
+        assert values(name, *sizes) == ("resize_and_crop", 286, 256, 256, True)
     assert data("horse2zebra").seed == 0 and data("horse2zebra", seed=7).seed == 7  # follows the run seed
 
 
