@@ -29,6 +29,15 @@ from imtrans.nets.pix2pixhd import (
     instance_edges,
     instance_mean,
 )
+from imtrans.nets.spade import (
+    SPADE,
+    SPADEEncoder,
+    SPADEGenerator,
+    SPADEMultiscaleDiscriminator,
+    SPADEPatchDiscriminator,
+    SPADEResnetBlock,
+    semantic_map,
+)
 from imtrans.nets.stargan_v2 import (
     StarGANv2Discriminator,
     StarGANv2Generator,
@@ -72,6 +81,13 @@ __all__ = [
     "UgatitDiscriminator",
     "UgatitGenerator",
     "clamp_rho",
+    "SPADE",
+    "SPADEEncoder",
+    "SPADEGenerator",
+    "SPADEMultiscaleDiscriminator",
+    "SPADEPatchDiscriminator",
+    "SPADEResnetBlock",
+    "semantic_map",
     "StarGANv2Discriminator",
     "StarGANv2Generator",
     "StarGANv2MappingNetwork",

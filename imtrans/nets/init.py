@@ -25,7 +25,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             fns[init_type](m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:  # SPADE's param-free norms have no weight
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
