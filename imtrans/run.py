@@ -32,7 +32,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from imtrans.callbacks import IterationLimit, LastCheckpoint, split_trainer_config
+from imtrans.callbacks import IterationLimit, LastCheckpoint, memory_switches, split_trainer_config
 from imtrans.callbacks.checkpoint import STOP, signal_label
 from imtrans.checks import check_values
 from imtrans.loggers import LogConfig
@@ -381,7 +381,10 @@ def _train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None) -> float |
     if cfg.get("iters"):
         trainer_overrides.update(max_epochs=-1, max_steps=-1)
     # the speed switches (compile, channels_last, optimizer_impl) are imtrans's, not Lightning's
-    trainer_args, speed = split_trainer_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    # and so is the memory switch (activation_checkpointing)
+    trainer_args, memory = memory_switches(OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer_args, speed = split_trainer_config(trainer_args)
+    callbacks[:0] = memory
     if speed is not None:
         callbacks.insert(0, speed)  # first: the batch is channels_last before any other callback sees it
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, **trainer_overrides)

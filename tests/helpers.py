@@ -112,9 +112,10 @@ def tiny_run_overrides(model: str, data: str, iters: int = 4, extra: list[str] |
     ]
 
 
-def train_one_step(model, batch) -> None:
+def train_one_step(model, batch, logged: dict | None = None) -> None:
     """One ``training_step`` outside a Trainer (manual optimisation needs a few stubs):
-    optimizers from ``configure_optimizers``, logging switched off."""
+    optimizers from ``configure_optimizers``, logging switched off (or into ``logged``:
+    name -> float of every ``log`` / ``log_dict`` call)."""
     import lightning as L
 
     trainer = L.Trainer(
@@ -131,6 +132,9 @@ def train_one_step(model, batch) -> None:
     opts = model.configure_optimizers()
     trainer.strategy.optimizers = opts[0] if isinstance(opts, tuple) else opts
     model.log_dict = model.log = lambda *a, **k: None
+    if logged is not None:
+        model.log = lambda name, value, *a, **k: logged.__setitem__(name, float(value))
+        model.log_dict = lambda values, *a, **k: logged.update({n: float(v) for n, v in values.items()})
     model.training_step(batch, 0)
 
 
