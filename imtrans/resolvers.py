@@ -55,8 +55,19 @@ def fit_layers(size: int, layers: int, min_size: int) -> int:
 
 
 def add(*numbers: int) -> int:
-    """The sum of integers: a run's epochs from a schedule's constant and decay parts."""
+    """The sum of integers: a run's epochs from a schedule's constant and decay parts; booleans
+    count 1 and 0 (input channels: ``label_nc`` + the dontcare channel)."""
     return sum(int(n) for n in numbers)
+
+
+def negate(flag: bool) -> bool:
+    """``not flag``: an option stated the other way round (SPADE's ``no_instance`` from the
+    data's ``use_instance``)."""
+    if isinstance(flag, str):
+        if flag.strip().lower() not in ("true", "false"):
+            raise ConfigError(f"not:{flag}: expected true or false")
+        return flag.strip().lower() == "false"
+    return not bool(flag)
 
 
 def run_name(choice: str, model) -> str:
@@ -73,6 +84,7 @@ def run_name(choice: str, model) -> str:
 
 RESOLVERS = {
     "add": add,
+    "not": negate,
     "run_name": run_name,
     "unet_depth": unet_depth,
     "encoder_blocks": encoder_blocks,

@@ -151,13 +151,15 @@ METHODS = [
     "ugatit",
     "cut",
     "stargan_v2",
+    "spade",
 ]
 
 
 def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | None = None) -> list[str]:
     """A tiny run of any of ``METHODS``: the image methods on the shapes data (32-64 px),
     DRIT++ multi-domain on a few generated domain folders, pix2pixHD on the Cityscapes sample
-    of ``../shared/data`` (without its VGG loss)."""
+    of ``../shared/data`` (without its VGG loss), SPADE on a tiny Cityscapes-like set written
+    into ``tmp_path`` (32 x 256, without its VGG loss)."""
     from tests.methods import test_drit, test_pix2pixhd  # they import this module
 
     extra = list(extra or [])
@@ -177,6 +179,10 @@ def method_overrides(model: str, tmp_path: Path, iters: int, extra: list[str] | 
         return test_stargan_v2.run_overrides(tmp_path, iters, extra)
     if model == "pix2pixhd":
         return test_pix2pixhd.run_overrides(iters=iters, extra=["loss.weights.vgg=0", *extra])
+    if model == "spade":  # a tiny Cityscapes-like set written into tmp_path, without the VGG loss
+        from tests.methods import test_spade
+
+        return test_spade.run_overrides(tmp_path, iters, ["loss.weights.vgg=0", *extra])
     data = {
         "cyclegan": "shapes",
         "munit": "shapes",

@@ -54,6 +54,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "stargan_v2_hpf": ("stargan_v2", ["model.w_hpf=1"]),
     "pix2pixhd": ("pix2pixhd", []),
     "pix2pixhd_feat": ("pix2pixhd", ["model.instance_feat=true"]),
+    "spade": ("spade", []),
+    "spade_vae": ("spade", ["model.generator.use_vae=true"]),
 }
 ITERS = 2
 _RUNS: dict[str, tuple[Path, list[str]]] = {}
@@ -194,7 +196,14 @@ def test_translate(variant, runs_root, tmp_path, capsys):
             f"{name}_{first.name}_interp.png",
         ]
         if spec.style.encodable:
-            ends = [f"style_from={tmp_path / 'in' / 'odd.png'}", f"style_to={tmp_path / 'in' / 'gray.png'}"]
+            # two images of the target domain: the odd inputs, or photos for a label-map model
+            ends = [tmp_path / "in" / "odd.png", tmp_path / "in" / "gray.png"]
+            if spec.input_kind == "labels":
+                ends = [
+                    _save(tmp_path / "style" / f"{k}.png", np.full((30, 44, 3), v, np.uint8))
+                    for k, v in (("a", 40), ("b", 220))
+                ]
+            ends = [f"style_from={ends[0]}", f"style_to={ends[1]}"]
             assert len(written("interp_ref", "interpolate=3", f"direction={first.name}", *ends)) == 2
     if spec.attention:
         out = written("attention", "attention=true", f"direction={first.name}")

@@ -9,6 +9,7 @@ from imtrans.methods.drit_multi import DRITMulti
 from imtrans.methods.munit import MUNIT
 from imtrans.methods.pix2pix import Pix2Pix
 from imtrans.methods.pix2pixhd import Pix2PixHD
+from imtrans.methods.spade import SPADE
 from imtrans.methods.stargan_v2 import StarGANv2
 from imtrans.methods.ugatit import UGATIT
 from imtrans.methods.unit import UNIT
@@ -17,6 +18,7 @@ __all__ = [
     "CUT",
     "DRIT",
     "MUNIT",
+    "SPADE",
     "UGATIT",
     "UNIT",
     "BicycleGAN",

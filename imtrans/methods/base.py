@@ -675,12 +675,14 @@ class TranslationModule(L.LightningModule):
 
     def _evaluate_directions(self, batch: Mapping[str, Any], stage: str) -> None:
         for direction in self.directions:
-            src, _ = DIRECTIONS[direction]
-            if src not in batch:
+            # what translate takes of this batch: the source images, or a label-map method's
+            # {"label", "inst"} (``grid_inputs``)
+            given = self.grid_inputs(batch, direction)
+            if given is None:
                 continue
-            fake = self.translate(batch[src], direction)
+            fake = self.translate(given[0], direction)
             scores = self.evaluation_metrics(batch, direction, fake)
-            n = batch[src].shape[0]
+            n = fake.shape[0]
             self.log_dict(
                 {f"{stage}/{direction}/{k}": v for k, v in scores.items()},
                 batch_size=n,

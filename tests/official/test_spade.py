@@ -243,13 +243,46 @@ def test_foreign_and_inconsistent_files_are_refused(tmp_path):
     assert "D reads 11 channels" in _refused(mixed, **given)
 
 
-def test_import_writes_a_run_folder_that_translates(tmp_path):
-    """End to end through ``imtrans import spade`` (needs the SPADE method, written separately)."""
+@pytest.mark.parametrize("folder", [CITY, ADE], ids=lambda p: p.name)
+def test_import_writes_a_run_folder_that_translates(folder, tmp_path):
+    """End to end through ``imtrans import spade``: ``model=spade`` rebuilt from the run folder
+    gives every case, the VAE ones through ``style=`` (test.py's recorded z) and
+    ``reference=`` (z = mu of the encoder)."""
     pytest.importorskip("imtrans.methods.spade")
     from imtrans.load import load_model
     from tests.official.helpers import do_import, translate_case
 
-    out = do_import("spade", CITY, tmp_path / "run")
+    out = do_import("spade", folder, tmp_path / "run")
     module = load_model(out)
-    case = cases(CITY)["a2b"]
-    assert max_diff(translate_case(module, case), case["output"]) < ATOL
+    for name, case in cases(folder).items():
+        assert max_diff(translate_case(module, case), case["output"]) < ATOL, name
+
+
+def test_imported_run_fine_tunes(tmp_path):
+    """The overrides in import.json train: 2 iterations from the imported weights (G and D) on
+    label maps of the run's classes and size (64 x 128)."""
+    pytest.importorskip("imtrans.methods.spade")
+    import numpy as np
+    from PIL import Image
+
+    from tests.official.helpers import assert_finetuned, do_import, finetune
+
+    imported = do_import("spade", CITY, tmp_path / "imported")
+    root = tmp_path / "data"
+    rng = np.random.RandomState(0)
+    for split in ("train", "test"):
+        for i in range(2):
+            label = np.kron(rng.randint(0, 8, (8, 16)), np.ones((8, 8), dtype=np.int64)).astype(np.uint8)
+            photo = rng.randint(0, 256, (8, 3), dtype=np.uint8)[label]
+            for kind, array in (("label", label), ("inst", label), ("img", photo)):
+                (root / f"{split}_{kind}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(array).save(root / f"{split}_{kind}" / f"{i}.png")
+    data = [
+        "data=labels",
+        f"data.root={root}",
+        "data.load_size=128",
+        "data.num_workers=0",
+        "loss.weights.vgg=0",
+    ]
+    before, ckpt, _ = finetune(imported, data, tmp_path / "tuned")
+    assert_finetuned(before, ckpt, ["netG", "netD"])
