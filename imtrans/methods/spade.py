@@ -317,12 +317,11 @@ class SPADE(TranslationModule):
         if self.vgg is not None:
             terms["vgg"] = self.vgg(fake, real)
         if mu is not None:
-            # A sum over the batch: the official multi-GPU training (DataParallel) sums over the
-            # whole batch of every GPU. Under DDP the gradients of the processes are averaged,
-            # which would divide it by their number: scaled back, so that its weight against the
-            # mean-based terms stays the official one for the same total batch.
-            world = self.trainer.world_size if self._trainer is not None else 1
-            terms["kld"] = kl_to_standard_normal(mu.float(), logvar.float()) * world
+            # A sum over this process's batch. The official multi-GPU training (DataParallel)
+            # sums over each GPU's share and then averages the GPUs' losses
+            # (``sum(g_losses.values()).mean()``); DDP's averaged gradients give that same mean
+            # of per-process sums, so no scaling by the number of processes.
+            terms["kld"] = kl_to_standard_normal(mu.float(), logvar.float())
         return terms
 
     def discriminator_losses(self, sem: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):
