@@ -138,6 +138,20 @@ def train_one_step(model, batch, logged: dict | None = None) -> None:
     model.training_step(batch, 0)
 
 
+def module_and_batch(method: str, tmp_path: Path):
+    """A tiny ``method`` (``method_overrides``) built under seed 0 and its first training batch:
+    the start of tests that compare one training step under two settings."""
+    import hydra
+    import torch
+
+    cfg = compose_config(method_overrides(method, tmp_path, 1, ["metrics=none"]))
+    data = hydra.utils.instantiate(cfg.data)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    torch.manual_seed(0)
+    return hydra.utils.instantiate(cfg.model), batch
+
+
 #: every method, each with a tiny configuration (``method_overrides``)
 METHODS = [
     "cyclegan",

@@ -13,16 +13,11 @@ import torch
 
 from imtrans.callbacks.memory import ActivationCheckpointing, checkpoint_activations, memory_switches
 from imtrans.errors import ConfigError
-from tests.helpers import METHODS, compose_config, method_overrides, train_one_step
+from tests.helpers import METHODS, compose_config, method_overrides, module_and_batch, train_one_step
 
 
 def _step(method: str, tmp_path, checkpointed: bool):
-    cfg = compose_config(method_overrides(method, tmp_path, 1, ["metrics=none"]))
-    data = hydra.utils.instantiate(cfg.data)
-    data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
-    torch.manual_seed(0)
-    module = hydra.utils.instantiate(cfg.model)
+    module, batch = module_and_batch(method, tmp_path)
     undo = checkpoint_activations(module) if checkpointed else None
     logged: dict[str, float] = {}
     torch.manual_seed(1)

@@ -16,7 +16,7 @@ import torch
 from imtrans.callbacks.speed import SpeedSwitches, _to_channels_last, split_trainer_config
 from imtrans.errors import ConfigError
 from imtrans.run import train
-from tests.helpers import METHODS, compose_config, method_overrides, train_one_step
+from tests.helpers import METHODS, compose_config, method_overrides, module_and_batch, train_one_step
 
 ITERS = 3
 
@@ -88,12 +88,7 @@ def test_channels_last_changes_nothing_but_speed(method, plain_runs, tmp_path):
 def _gradients(method: str, tmp_path, channels_last: bool) -> dict[str, torch.Tensor]:
     """The gradients that one training_step leaves (its last update's networks), with the
     optimizer steps skipped, so that every update sees the same weights."""
-    cfg = compose_config(method_overrides(method, tmp_path, 1, ["metrics=none"]))
-    data = hydra.utils.instantiate(cfg.data)
-    data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
-    torch.manual_seed(0)
-    module = hydra.utils.instantiate(cfg.model)
+    module, batch = module_and_batch(method, tmp_path)
     if channels_last:
         SpeedSwitches(channels_last=True).setup(None, module, "fit")
         _to_channels_last(batch)

@@ -243,6 +243,12 @@ def rename_keys(
 def load_strict(network: nn.Module, sd: Mapping[str, torch.Tensor], path: Path, name: str) -> None:
     """``network.load_state_dict(sd, strict=True)`` with errors that name the file and key:
     no official tensor left over, none of ours missing, every shape equal."""
+    check_state_dict(network, sd, path, name)
+    network.load_state_dict(dict(sd), strict=True)
+
+
+def check_state_dict(network: nn.Module, sd: Mapping[str, torch.Tensor], path: Path, name: str) -> None:
+    """The checks of :func:`load_strict` without loading (``network`` may be on the meta device)."""
     ours = network.state_dict()
     for key, value in sd.items():
         if key not in ours:
@@ -258,7 +264,6 @@ def load_strict(network: nn.Module, sd: Mapping[str, torch.Tensor], path: Path, 
             f"{path}: {name} lacks {len(missing)} tensor(s) of the model built from its options, "
             f"first {missing[0]!r} (another configuration or method?)"
         )
-    network.load_state_dict(dict(sd), strict=True)
 
 
 def sha256(path: Path) -> str:

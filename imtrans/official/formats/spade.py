@@ -39,7 +39,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from imtrans.official import IDENTITY, Imported, Network, OfficialFormatError, read_file, state_dict_in
+from imtrans.official import (
+    IDENTITY,
+    Imported,
+    Network,
+    OfficialFormatError,
+    check_state_dict,
+    read_file,
+    state_dict_in,
+)
 from imtrans.official.formats.pix2pixhd import read_iter
 from imtrans.official.layers import find_snapshot, indices, tensor
 
@@ -692,22 +700,6 @@ def build_networks(config: Mapping[str, Any], device: str | torch.device = "meta
             if config.get(key) is not None:
                 out[attr] = hydra.utils.instantiate(dict(config[key]))
     return out
-
-
-def check_state_dict(network: nn.Module, sd: Mapping[str, torch.Tensor], file: Path, name: str) -> None:
-    """Every key of ``sd`` is one of ``network``'s with the same shape, and none is missing."""
-    ours = network.state_dict()
-    for key, value in sd.items():
-        if key not in ours:
-            raise OfficialFormatError(f"{file}: key {key!r} has no place in imtrans {name} (unmapped key)")
-        if tuple(value.shape) != tuple(ours[key].shape):
-            raise OfficialFormatError(
-                f"{file}: key {key!r} has shape {tuple(value.shape)}, imtrans {name} built from the options "
-                f"has {tuple(ours[key].shape)}"
-            )
-    missing = [k for k in ours if k not in sd]
-    if missing:
-        raise OfficialFormatError(f"{file}: {name} lacks {len(missing)} tensor(s), first {missing[0]!r}")
 
 
 def convert(
