@@ -24,7 +24,8 @@ official code does, and in eval mode uses the stored vectors without iterating).
 
 Official option names are kept as argument names (``ngf``, ``num_upsampling_layers``,
 ``crop_size``, ``aspect_ratio``, ``use_vae``, ``z_dim``, ``ndf``, ``n_layers_D``, ``num_D``);
-REFERENCE_SPADE.md (shared/) has the evidence for every choice here.
+every choice follows NVlabs/SPADE's models/networks/ (generator.py, architecture.py,
+normalization.py, discriminator.py, encoder.py).
 """
 
 from __future__ import annotations
