@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # (../shared/ENVIRONMENT.md §2); W&B never phones home from tests.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 WANDB_MODE=disabled PYTHONHASHSEED=0
 
-.PHONY: install test test-fast test-other-kernels demo lint format bench clean
+.PHONY: install browser test test-fast test-other-kernels demo lint format bench clean
 
 install: $(STAMP)
 
@@ -16,9 +16,21 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing imtrans and its pinned dependencies into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[metrics,dev,cluster]" \
+	@$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[metrics,dev,cluster,app]" \
 		> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
 	touch $(STAMP)
+
+# Debian's Chromium for the web app's browser tests (tests/app/test_browser.py, Playwright drives
+# it; they skip without it). Installed with apt-get when /usr/bin/chromium is missing (as root, or
+# through sudo); `.ci/run` runs this before `make test`.
+APT_LOG := /tmp/imtrans-apt-chromium.log
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"; else \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing Debian's chromium and chromium-driver with apt-get (log: $(APT_LOG))"; \
+		{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver; } \
+			> $(APT_LOG) 2>&1 || { tail -20 $(APT_LOG); echo "make browser: apt-get could not install chromium"; exit 1; }; \
+	fi
 
 test: install
 	$(TEST_ENV) $(BIN)/python -m pytest -q --durations=15

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "import": ("imtrans.official.__main__", "import an official pretrained checkpoint as an imtrans run"),
     "zoo": ("imtrans.official.zoo", "list, fetch and import the officially published models"),
     "reproduce": ("imtrans.reproduce", "measure a zoo model's published numbers again and compare"),
+    "app": ("imtrans.app", "a local web app: translate, sample styles, paint label maps (imtrans[app])"),
 }
 
 HELP_FLAGS = ("-h", "--help", "help")

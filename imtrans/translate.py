@@ -477,16 +477,27 @@ class Translator:
             written.append(grid_path)
         return written
 
-    def _write_attention(self, item: _Item, y: torch.Tensor, size, maps: dict, i: int, output: Path) -> Path:
-        """input | output | each attention map over its image, at the input's size."""
-        under = {"input": item.image, "output": y[0]}
-        cells, titles = [item.image, y[0]], ["input", self.task.name]
+    def attention_overlays(
+        self, image: torch.Tensor, output: torch.Tensor, size, maps: dict, i: int, how: tuple
+    ) -> list[tuple[str, torch.Tensor]]:
+        """``(title, overlay)`` of each of ``maps`` (``attention_maps`` of a batch whose model
+        input was ``size`` = (H', W')) for its item ``i``: the map scaled to [0, 1], brought back
+        to the input's size as the output is (``how``) and coloured over the image it belongs to
+        (``image`` the input, ``output`` its translation, both C x H x W)."""
+        under = {"input": image, "output": output}
+        overlays = []
         for name, (attention, over) in maps.items():
             a = attention[i : i + 1].float().cpu()
             a = (a - a.min()) / (a.max() - a.min()).clamp_min(1e-8)  # [0, 1]: restore clamps to [-1, 1]
             full = F.interpolate(a, size=tuple(size), mode="bilinear", align_corners=False)
-            cells.append(attention_overlay(under[over], self.restore(full, item.restore)[0]))
-            titles.append(f"{name} on {over}")
+            overlays.append((f"{name} on {over}", attention_overlay(under[over], self.restore(full, how)[0])))
+        return overlays
+
+    def _write_attention(self, item: _Item, y: torch.Tensor, size, maps: dict, i: int, output: Path) -> Path:
+        """input | output | each attention map over its image, at the input's size."""
+        overlays = self.attention_overlays(item.image, y[0], size, maps, i, item.restore)
+        cells = [item.image, y[0], *(cell for _, cell in overlays)]
+        titles = ["input", self.task.name, *(title for title, _ in overlays)]
         path = output / item.rel.parent / f"{item.rel.stem}_{self.task.name}_attention.png"
         self._save_grid(cells, titles, path)
         return path

@@ -547,6 +547,7 @@ class TranslationModule(L.LightningModule):
             input_kind=self.input_kind,
             samples=bool(self.is_multimodal),
             size_multiple=generator_size_multiple(self.generator_modules()),
+            dataset=data.get("name") or None,
         )
 
     def sample_style(self, n: int, task: Task) -> torch.Tensor:
@@ -561,6 +562,13 @@ class TranslationModule(L.LightningModule):
         """Codes (N x style dim) of ``images`` of ``task``'s target domain, in the space of
         ``translate(style=...)``; methods whose spec says ``Style(encodable=True)`` implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not encode references into style codes")
+
+    def style_clusters(self, task: Task) -> dict[int, torch.Tensor]:
+        """``{class id: k x dim centres}`` among which each instance's code is chosen, for methods
+        whose spec says ``Style(per_pixel=True, clusters=True)``: a tool fills every instance's
+        pixels with the centre it chose for the instance (N x dim x H x W) and passes that map as
+        ``translate(style=...)``; classes without centres are absent (their code is zeros)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no style clusters")
 
     def domain_names(self, n: int) -> tuple[str, ...]:
         """Names of the ``n`` domains of a multi-domain model, in index order: the training data's

@@ -222,7 +222,8 @@ class Pix2PixHD(TranslationModule):
         """Label maps (ids 0 .. label_nc - 1, one channel) to photos, a2b; instance maps when the
         model uses them. With instance features: ``num_samples`` draws a cluster centre per
         instance, ``reference=photo`` encodes its instances' features, and ``style`` is the
-        N x feat_num x H x W feature map itself."""
+        N x feat_num x H x W feature map itself, piecewise constant over instances, whose centres
+        ``style_clusters`` gives (a tool may pick each instance's)."""
         features = bool(self.use_features)
         return replace(
             super().inference_spec(),
@@ -231,8 +232,19 @@ class Pix2PixHD(TranslationModule):
             instance_maps=bool(self.use_instance),
             samples=features,
             reference=features,
-            style=Style(self.feat_num, per_pixel=True) if features else None,
+            style=Style(self.feat_num, per_pixel=True, clusters=True) if features else None,
         )
+
+    def style_clusters(self, task) -> dict[int, torch.Tensor]:
+        """The k-means centres of each class's instance features (``feat_centers``), for the
+        classes the training set had instances of (``cluster_features``)."""
+        if not self.use_features:
+            return super().style_clusters(task)
+        return {
+            c: self.feat_centers[c, :n].detach().clone()
+            for c, n in enumerate(self.feat_counts.tolist())
+            if n > 0
+        }
 
     @staticmethod
     def _init(net: nn.Module, gain: float) -> None:

@@ -12,6 +12,9 @@ name or trying signatures until one fits:
   tools may draw and pass as ``style=``, :class:`Style`), ``reference`` (example-guided: images
   of the target domain passed as ``reference=``), ``attention`` (the names of
   ``attention_maps``), ``input_kind`` and ``instance_maps`` (label-map methods);
+- **label maps**: ``label_nc`` and ``dataset``, which name the classes and their colours
+  (``label_set``, :mod:`imtrans.data.label_sets`); a per-pixel ``Style(clusters=True)`` is
+  chosen per instance among the per-class centres of ``style_clusters()``;
 - **input constraints**: ``size_multiple`` (H and W must be multiples of it), ``fixed_size``
   (the only side the generator takes, e.g. full U-GAT-IT's MLP over the flattened feature map),
   and the channels of each task.
@@ -23,9 +26,12 @@ A method overrides ``inference_spec`` by replacing fields of the base declaratio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
+
+if TYPE_CHECKING:
+    from imtrans.data.label_sets import LabelSet
 
 #: the two-domain directions, as (source, target) domain names
 DIRECTIONS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
@@ -63,11 +69,16 @@ class Style:
             the tools then leave drawing to the method (``num_samples``) and only export takes it.
         encodable: ``encode_reference(images, task)`` gives codes in the same space as
             ``style=`` (so two reference images give the ends of an interpolation).
+        clusters: (``per_pixel``) the map is piecewise constant over the input's instances, each
+            instance's code one of the centres that ``style_clusters(task)`` gives for its class
+            (pix2pixHD's k-means of the training set's instance features): a tool may choose the
+            centre of each instance itself and pass the filled map as ``style=``.
     """
 
     dim: int
     per_pixel: bool = False
     encodable: bool = False
+    clusters: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,20 @@ class InferenceSpec:
     fixed_size: int | None = None
     #: the multi-domain methods' domain names, in index order (None: two domains A and B)
     domains: tuple[str, ...] | None = None
+    #: the training data set's name (the stored ``data.name``, e.g. ``cityscapes``): label maps'
+    #: class names and colours (``label_set``)
+    dataset: str | None = None
+
+    @property
+    def label_set(self) -> LabelSet | None:
+        """Label maps: the :class:`~imtrans.data.label_sets.LabelSet` of ids 0 .. label_nc - 1
+        (names, colours, which classes are countable objects) of ``dataset``, generic names for
+        a data set imtrans does not know; None for image inputs."""
+        if self.input_kind != "labels" or not self.label_nc:
+            return None
+        from imtrans.data.label_sets import label_set
+
+        return label_set(self.dataset, int(self.label_nc))
 
     # ------------------------------------------------------------------ lookups
     @property
