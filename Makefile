@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # (../shared/ENVIRONMENT.md §2); W&B never phones home from tests.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 WANDB_MODE=disabled PYTHONHASHSEED=0
 
-.PHONY: install browser test test-fast test-other-kernels demo lint format bench clean
+.PHONY: install browser test test-fast test-other-kernels demo lint format bench gpu-check clean
 
 install: $(STAMP)
 
@@ -46,6 +46,13 @@ test-fast: install
 # Quickstart: a small MUNIT on the procedural shapes data, 64 px, CPU, about 5 minutes.
 demo: install
 	OMP_NUM_THREADS=2 $(BIN)/python -m imtrans.run experiment=munit_quickstart
+
+# The GPU checks of issue 30 on one CUDA machine, within 8 minutes (experiments/gpu_check.py):
+# every method in bf16-mixed and 16-mixed with compile and channels_last, DDP, bench_speed and
+# bench_memory on the GPU; writes experiments/results/gpu_check.md. The speed comparison needs
+# the official checkouts: make gpu-check GPU_CHECK_ARGS="--official MUNIT=/path/to/MUNIT ...".
+gpu-check: install
+	$(BIN)/python experiments/gpu_check.py $(GPU_CHECK_ARGS)
 
 lint: install
 	$(BIN)/ruff check imtrans tests experiments
