@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,12 +92,18 @@ BY_NAME = {e.name: e for e in ENTRIES}
 
 def random_vgg19(work: Path) -> Path:
     """A VGG19 weights file with torchvision's random initialisation (the VGG loss costs the
-    same with any weights; the official adapter builds its VGG19 randomly too)."""
-    path = work / "vgg19_random.pth"
+    same with any weights; the official adapter builds its VGG19 randomly too). It lies in the
+    folder of ``IMTRANS_STAND_IN_WEIGHTS`` (``work`` when unset, then set for this process and
+    its children), so the weights check takes it as a declared stand-in, not as a wrong file."""
+    from imtrans.pretrained import STAND_IN_ENV
+
+    folder = Path(os.environ.get(STAND_IN_ENV) or work)
+    os.environ[STAND_IN_ENV] = str(folder)
+    path = folder / "vgg19_random.pth"
     if not path.is_file():
         import torchvision
 
-        work.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         torch.save(torchvision.models.vgg19().state_dict(), path)
     return path
 

@@ -469,13 +469,14 @@ class ContentDis(nn.Module):
         # comparisons, not `in range`: torch.compile cannot test a symbolic size for membership
         fits = all(self.FITS.start <= n < self.FITS.stop for n in (h, w))
         if self.fit == "resize" or (self.fit == "auto" and not fits):
+            # in float32: the CPU's antialiased kernel has no bfloat16 version (bf16-mixed runs)
             x = F.interpolate(
-                x,
+                x.float(),
                 size=(self.size, self.size),
                 mode="bilinear",
                 align_corners=False,
                 antialias=min(h, w) > self.size,
-            )
+            ).to(x.dtype)
         elif not fits:
             raise ValueError(
                 f"the official content discriminator takes content maps of 53-60 px (crops of 209-240 px), "

@@ -79,6 +79,17 @@ def test_content_dis_sizes(crop):
     assert count(ContentDis(fit="resize")) == 10_683_649
 
 
+def test_content_dis_resizes_under_bf16_autocast():
+    """bf16-mixed on the CPU: the antialiased resize (256 px crops give 64 x 64 content maps)
+    runs in float32, where the kernel exists, and the output follows the autocast dtype."""
+    torch.manual_seed(0)
+    dis = ContentDis(dim=32)
+    content = torch.randn(1, 32, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = dis(content.bfloat16())
+    assert out.shape == (1,) and torch.isfinite(out.float()).all()
+
+
 def test_content_noise_only_in_training():
     enc = ContentEncoder(dim=4).eval()
     x = torch.randn(1, 3, 16, 16)
