@@ -27,7 +27,18 @@ from tests.official.helpers import fixture
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "OFFICIAL_CHECKPOINTS.md"
 LEGACY = fixture("cyclegan") / "legacy_2018_pretrained" / "latest_net_G.pth"
-METHODS = {"cyclegan", "pix2pix", "bicyclegan", "munit", "unit", "drit", "pix2pixhd", "cut", "stargan_v2", "spade"}
+METHODS = {
+    "cyclegan",
+    "pix2pix",
+    "bicyclegan",
+    "munit",
+    "unit",
+    "drit",
+    "pix2pixhd",
+    "cut",
+    "stargan_v2",
+    "spade",
+}
 #: published models per method (OFFICIAL_CHECKPOINTS.md section 2; CUT's README for cut; StarGAN
 #: v2's download.sh: pretrained-network-afhq and -celeba-hq; SPADE's README: one archive of three)
 COUNTS = {
