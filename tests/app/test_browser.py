@@ -70,6 +70,19 @@ def _wait_status(page, start: str) -> str:
     return _status(page)
 
 
+def _loaded_sizes(page, n: int) -> list[list[int]]:
+    """[width, height] of the gallery's images once ``n`` of them have finished loading (an image
+    element exists before its file has arrived: its natural size is 0 until then)."""
+    page.wait_for_function(
+        "n => { const imgs = [...document.querySelectorAll('#outputs img')];"
+        " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=n,
+    )
+    return page.locator("#outputs img").evaluate_all(
+        "imgs => imgs.map(e => [e.naturalWidth, e.naturalHeight])"
+    )
+
+
 def _first_output(page) -> str:
     return page.locator("#outputs img").first.get_attribute("src")
 
@@ -84,10 +97,7 @@ def test_upload_translate_and_a_wrong_file(browser_app, tmp_path):
     page.locator("#samples input[type=number]").press("Enter")
     page.click("#translate")
     assert _wait_status(page, "2 image(s) in").endswith(" ms)")
-    outputs = page.locator("#outputs img")
-    sizes = [
-        outputs.nth(i).evaluate("e => [e.naturalWidth, e.naturalHeight]") for i in range(outputs.count())
-    ]
+    sizes = _loaded_sizes(page, 2)
     assert sizes == [[90, 70], [90, 70]]
     browser_app.shots.mkdir(exist_ok=True)
     page.screenshot(path=str(browser_app.shots / "image_model.png"), full_page=True)
@@ -127,7 +137,7 @@ def test_paint_a_stroke_and_the_photo_changes(browser_app):
         arg=before,
     )
     assert "24000" in page.locator("#instances").inner_text()  # a stroke of a countable class: a new instance
-    size = page.locator("#outputs img").first.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    size = _loaded_sizes(page, 1)[0]
     assert size == [128, 64]  # the first blank map: the tiny run's training shape
     page.screenshot(path=str(browser_app.shots / "label_model.png"), full_page=True)
 
