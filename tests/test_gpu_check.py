@@ -19,6 +19,9 @@ from experiments import gpu_check
 def test_arguments():
     args = gpu_check.parse_args([])
     assert args.budget == 480 and args.official == [] and args.methods.split(",") == list(gpu_check.METHODS)
+    from tests.helpers import METHODS
+
+    assert list(gpu_check.METHODS) == METHODS  # its own copy (no import at plan time) must not drift
     args = gpu_check.parse_args(["--budget", "300", "--official", "MUNIT=/x", "--methods", "munit,cut"])
     assert args.budget == 300 and args.official == ["MUNIT=/x"] and args.methods == "munit,cut"
     for bad in (["--methods", "munit,nope"], ["--official", "MUNIT"], ["--budget", "0"]):

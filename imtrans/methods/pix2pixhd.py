@@ -46,6 +46,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from imtrans.data.label_sets import voc_colour
 from imtrans.losses import GANLoss, feature_matching_loss
 from imtrans.methods.base import TranslationModule
 from imtrans.methods.spec import InferenceSpec, Style, directional_tasks
@@ -77,17 +78,7 @@ class Pix2PixHDDecay(LambdaLR):
 
 def label_palette(n: int) -> torch.Tensor:
     """n x 3 colours in [-1, 1] for label ids (the PASCAL VOC bit-interleaving colour map)."""
-    colours = []
-    for i in range(n):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        colours.append((r, g, b))
-    return torch.tensor(colours, dtype=torch.float32) / 127.5 - 1
+    return torch.tensor([voc_colour(i) for i in range(n)], dtype=torch.float32) / 127.5 - 1
 
 
 def kmeans(x: torch.Tensor, k: int, seed: int = 0, iters: int = 300, tol: float = 1e-4) -> torch.Tensor:
