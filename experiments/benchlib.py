@@ -7,7 +7,9 @@ modules, built from the same config; the ratio is the framework overhead.
 
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,6 +104,42 @@ def environment(threads: int, device: str) -> str:
         f"{device}, {threads} threads; torch {torch.__version__}, lightning {L.__version__}, "
         f"{platform.processor() or platform.machine()}"
     )
+
+
+#: the vector extensions that decide which CPU kernels run (oneDNN's and ATen's dispatch)
+VECTOR_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+)
+
+
+def cpu_description() -> str:
+    """``lscpu``'s model name, CPU count and the vector extensions among its flags (``VECTOR_FLAGS``);
+    ``/proc/cpuinfo`` where ``lscpu`` is missing."""
+    fields: dict[str, str] = {}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
+    except (OSError, subprocess.CalledProcessError):
+        cpuinfo = Path("/proc/cpuinfo")
+        if cpuinfo.exists():
+            for line in cpuinfo.read_text().splitlines():
+                k, _, v = line.partition(":")
+                key = {"model name": "Model name", "flags": "Flags"}.get(k.strip())
+                if key and key not in fields:
+                    fields[key] = v.strip()
+    flags = set(fields.get("Flags", "").split())
+    model = fields.get("Model name", platform.processor() or platform.machine())
+    cpus = fields.get("CPU(s)", str(os.cpu_count()))
+    vector = " ".join(f for f in VECTOR_FLAGS if f in flags) or "none of " + " ".join(VECTOR_FLAGS)
+    return f"{model}, {cpus} CPUs; vector extensions (lscpu): {vector}"
 
 
 def write_report(path: Path, lines: list[str]) -> None:

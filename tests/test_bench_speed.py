@@ -44,3 +44,31 @@ def test_backward_is_charged_to_the_network_that_made_it():
     assert 0 < sum(summary["forward_s"].values()) + sum(backward.values()) < summary["wall_s"]
     # the hooks are gone after the profiled iteration
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in pair.modules())
+
+
+def test_each_variant_runs_in_its_own_process_and_cache_file():
+    """The child command gets exactly one method and one variant; cache files keep threads apart."""
+    from experiments.bench_speed import child_args, result_name
+
+    argv = ["--methods", "cut,munit", "--variants=fp32,best", "--threads", "1", "--official", "MUNIT=/x"]
+    assert child_args(argv) == ["--threads", "1", "--official", "MUNIT=/x"]
+    assert result_name("fp32", 128, 1, 1) != result_name("fp32", 128, 1, 2)
+
+
+def test_best_here_does_not_pick_a_slower_compiled_variant():
+    """`best here` is the fastest measured candidate (by its ratio to the interleaved official
+    steps): on a CPU where compile is slower, the eager combination is picked and named."""
+    from experiments.bench_speed import best_cell
+
+    def cell(ours, official):
+        return {"ours": [ours] * 3, "official": [official] * 3}
+
+    by = {
+        ("munit", "best"): cell(1.04, 1.8),
+        ("munit", "best_eager"): cell(0.95, 1.8),
+        ("munit", "bf16"): cell(1.0, 1.8),
+    }
+    assert best_cell(by, "munit") == "0.53x `best_eager`"
+    by[("munit", "best")] = cell(0.7, 1.8)
+    assert best_cell(by, "munit") == "0.39x `best`"
+    assert best_cell({}, "munit") == "-"

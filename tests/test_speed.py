@@ -74,7 +74,11 @@ def plain_runs(tmp_path_factory):
 
     def get(method):
         if method not in cache:
-            cache[method] = _run(method, tmp_path_factory.mktemp(f"plain_{method}"), [])
+            # the reference: torch's own Adam (a loop over the tensors), not the default fused one
+            cache[method] = _run(
+                method, tmp_path_factory.mktemp(f"plain_{method}"), ["trainer.optimizer_impl=null"]
+            )
+            assert _run.optimizer_flags == {"fused": None, "foreach": None}
         return cache[method]
 
     return get
@@ -116,6 +120,30 @@ def test_fused_adam_changes_nothing_but_speed(method, plain_runs, tmp_path):
     fused = _run(method, tmp_path, ["trainer.optimizer_impl=fused"])
     assert _run.optimizer_flags == {"fused": True, "foreach": False}
     _assert_same_run(plain_runs(method), fused, rtol=1e-4)
+
+
+def test_default_optimizer_impl_is_fused_where_torch_has_the_kernel():
+    """``optimizer_impl: auto`` (the default): fused Adam for float parameters on the CPU; torch's
+    default for an optimizer without a fused kernel and under 16-mixed (Lightning refuses to clip
+    the gradients of an optimizer that unscales them itself)."""
+    args, switches = split_trainer_config(compose_config(["metrics=none"]).trainer)
+    assert switches is not None and switches.optimizer_impl == "auto"
+
+    def flags(opt, precision_plugin=None):
+        trainer = mock.Mock(optimizers=[opt], precision_plugin=precision_plugin or mock.Mock(scaler=None))
+        switches.on_train_start(trainer, None)
+        return {k: opt.param_groups[0].get(k) for k in ("fused", "foreach")}
+
+    w = [torch.nn.Parameter(torch.ones(3))]
+    assert flags(torch.optim.Adam(w)) == {"fused": True, "foreach": False}
+    assert flags(torch.optim.AdamW(w)) == {"fused": True, "foreach": False}
+    assert flags(torch.optim.Adam(w), mock.Mock(scaler=torch.amp.GradScaler("cpu"))) == {
+        "fused": None,
+        "foreach": None,
+    }
+    assert (
+        "fused" not in flags(torch.optim.RMSprop(w)) or flags(torch.optim.RMSprop(w))["fused"] is None
+    )  # no fused kernel
 
 
 def test_foreach_adam_changes_nothing_but_speed(plain_runs, tmp_path):
@@ -165,7 +193,10 @@ def test_trainer_keys_are_taken_out_of_lightnings_arguments():
         and args["_target_"] == "lightning.pytorch.Trainer"
     )
     assert switches.channels_last and not switches.compile
-    assert split_trainer_config(dict(compose_config(["trainer=cpu"]).trainer))[1] is None
+    # the default (optimizer_impl: auto) is a speed switch; with every switch off, none is added
+    assert split_trainer_config(dict(compose_config(["trainer=cpu"]).trainer))[1].optimizer_impl == "auto"
+    off = compose_config(["trainer=cpu", "trainer.optimizer_impl=null"])
+    assert split_trainer_config(dict(off.trainer))[1] is None
 
 
 def test_unknown_optimizer_impl_is_a_config_error():
