@@ -45,6 +45,20 @@ class InstanceNorm2d(nn.InstanceNorm2d):
         return instance_norm_input_grad_fix(super().forward(x))
 
 
+def treats_samples_independently(module: nn.Module) -> bool:
+    """Whether ``module`` computes each sample of a batch without looking at the others and
+    without random numbers: no batch norm that normalises with batch statistics (in training
+    mode, or without running statistics), no active dropout. Then two calls on two inputs equal
+    one call on their concatenation, sample by sample (up to the float summation order), so a
+    method may batch such calls."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats):
+            return False
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 and m.training:
+            return False
+    return True
+
+
 class _PadInInputDtype:
     """Mixin for the padding modules: pad in the input's dtype under autocast too.
 
