@@ -72,3 +72,8 @@ def test_best_here_does_not_pick_a_slower_compiled_variant():
     by[("munit", "best")] = cell(0.7, 1.8)
     assert best_cell(by, "munit") == "0.39x `best`"
     assert best_cell({}, "munit") == "-"
+    # without the official code (no --official): the fastest by seconds
+    alone = {("cut", "best"): cell(0.9, None), ("cut", "bf16"): cell(0.8, None)}
+    for r in alone.values():
+        r["official"] = []
+    assert best_cell(alone, "cut") == "0.80 s `bf16`"
