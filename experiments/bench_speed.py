@@ -130,8 +130,8 @@ def measure_one(args) -> None:
         if out.exists():
             continue
         warmup = WARMUP.get(variant, 1)
-        # one more (full) iteration at the end, profiled and not timed
-        iters = (warmup + args.iters + 1) * full_every
+        # one more (full) iteration at the end, profiled and not timed (unless --no-profile)
+        iters = (warmup + args.iters + (0 if args.no_profile else 1)) * full_every
         overrides = [
             *bench_overrides(entry, size, args.batch, work),
             *VARIANTS[variant],
@@ -146,8 +146,8 @@ def measure_one(args) -> None:
             "+trainer.enable_progress_bar=false",
             "trainer.limit_val_batches=0",
         ]
-        clock = Interleaved(official, warmup, skip=iters)
-        profiled = Profiled(iters)
+        clock = Interleaved(official, warmup, skip=None if args.no_profile else iters)
+        profiled = Profiled(iters if not args.no_profile else -1)  # at=-1: never
         torch._dynamo.reset()
         t0 = time.time()
         train(run_config(overrides, work / f"run_{variant}"), extra_callbacks=[clock, profiled])
@@ -172,7 +172,7 @@ def measure_one(args) -> None:
             flush=True,
         )
     out = work / result_name("official_profile", size, args.batch, args.threads)
-    if official is not None and not out.exists():
+    if official is not None and not args.no_profile and not out.exists():
         out.write_text(
             json.dumps(
                 {
@@ -539,6 +539,9 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/imtrans_bench_speed")
     p.add_argument("--out", default=str(REPO / "experiments" / "results" / "bench_speed.md"))
     p.add_argument("--report-only", action="store_true", help="rebuild the report from the cached results")
+    p.add_argument(
+        "--no-profile", action="store_true", help="time only: no profiled iteration, no official profile"
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
