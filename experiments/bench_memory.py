@@ -52,6 +52,7 @@ if __package__ in (None, ""):  # run as a file: python experiments/bench_memory.
 import torch
 
 from experiments.official import BY_NAME, ENTRIES
+from experiments.subprocs import start_in_group
 
 REPO = Path(__file__).resolve().parents[1]
 #: --precisions names -> trainer.precision
@@ -401,22 +402,10 @@ def run_child(args: argparse.Namespace, key: Key) -> dict | None:
     of time). Returns the record written for a failure or a timeout, None when the child wrote
     its own."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", key.tag, *_child_argv(args)]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
     if _STOP.is_set():
         return None
     t0 = time.time()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_in_group(cmd)
     _RUNNING.add(proc)
     try:
         output, _ = proc.communicate(timeout=args.timeout)

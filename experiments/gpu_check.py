@@ -263,21 +263,10 @@ def run_command(cmd: list[str], timeout: float) -> tuple[int | None, str, float]
     """``cmd`` in its own process group, output captured; ``(exit code or None when it ran out
     of time, output, seconds)``. Out of time: SIGTERM to the group (the benchmarks stop their
     own measurement processes), SIGKILL after ``GRACE_S``."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        "WANDB_MODE": "disabled",
-    }
+    from experiments.subprocs import start_in_group  # (main put the repository on sys.path)
+
     t0 = time.time()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_in_group(cmd, WANDB_MODE="disabled")
     try:
         out, _ = proc.communicate(timeout=max(1.0, timeout))
         return proc.returncode, out, time.time() - t0
