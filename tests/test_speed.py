@@ -155,7 +155,7 @@ def test_compiled_run_same_losses_and_plain_checkpoint(method, plain_runs, tmp_p
     """Compiled after the first iteration (``aot_eager``: dynamo and AOT autograd, no generated
     code, so that the test takes seconds): iterations 2 and 3 run compiled. MUNIT calls its
     networks through ``encode``/``decode``: the encoders and decoders are what gets compiled;
-    U-GAT-IT's discriminators have spectral norm (left eager), StarGAN v2's R1 penalty
+    U-GAT-IT's discriminators have spectral norm (compiled since imtrans.nets.spectral), StarGAN v2's R1 penalty
     differentiates a compiled D with create_graph=True, DRIT backpropagates twice through one
     graph (retain_graph=True)."""
     torch._dynamo.reset()
@@ -180,6 +180,17 @@ def test_compile_finds_the_networks_each_method_calls(tmp_path):
         [f"{g}.{part}" for g in ("gen_a", "gen_b") for part in ("enc_style", "enc_content", "dec", "mlp")]
         + ["dis_a", "dis_b"]
     )
+
+
+def test_compile_takes_the_spectral_norm_discriminators(tmp_path):
+    """U-GAT-IT's four discriminators are spectral-normalised everywhere: with
+    imtrans.nets.spectral they compile like any network (torch's hook kept them eager)."""
+    overrides = method_overrides("ugatit", tmp_path, 2, ["metrics=none", "callbacks.sample_grid=null"])
+    switches = SpeedSwitches(compile=True, compile_backend="aot_eager")
+    torch._dynamo.reset()
+    train(compose_config(overrides, tmp_path / "out"), extra_callbacks=[switches])
+    assert sorted(switches.compiled) == ["disGA", "disGB", "disLA", "disLB", "genA2B", "genB2A"]
+    assert switches.eager == []
 
 
 def test_trainer_keys_are_taken_out_of_lightnings_arguments():

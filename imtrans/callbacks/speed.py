@@ -17,7 +17,8 @@ checkpoints have the same keys, shapes and dtypes as without them.
   discriminator augmentation are left eager (the copies are used at evaluation only; ADA's
   random ops would break the graph), and so are the networks a method names in
   ``eager_modules`` (those it differentiates twice: AOT autograd has no double backward) and
-  networks with spectral norm (see ``_has_spectral_norm``).
+  networks with torch's own spectral-norm hook (see ``_has_spectral_norm``; imtrans's
+  networks use :mod:`imtrans.nets.spectral`, which compiles).
 * **channels_last**: parameters, buffers and every 4-D floating-point tensor of each training
   batch in ``torch.channels_last`` memory format (what cuDNN's and oneDNN's fastest
   convolutions read). Values do not change, only strides. (Every instance norm of imtrans's
@@ -47,6 +48,7 @@ from torch import nn
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 from imtrans.errors import ConfigError
+from imtrans.nets.spectral import SpectralNorm as CompilableSpectralNorm
 from imtrans.precision import PerUpdateScalerPrecision
 
 #: the ``trainer`` config keys that are imtrans's, not ``lightning.Trainer`` arguments
@@ -110,7 +112,7 @@ class SpeedSwitches(L.Callback):
         self._hooked = False
         self._roots: dict[str, nn.Module] = {}
         #: names of the modules compiled (after the iteration that first called them), and of those left eager
-        #: (the method's ``eager_modules``; spectral norm, see ``_has_spectral_norm``)
+        #: (the method's ``eager_modules``; torch's spectral norm, see ``_has_spectral_norm``)
         self.compiled: list[str] = []
         self.eager: list[str] = []
 
@@ -220,14 +222,20 @@ def _has_fused_kernel(opt: torch.optim.Optimizer) -> bool:
 
 
 def _has_spectral_norm(module: nn.Module) -> bool:
-    """Whether a module of ``module``'s tree has ``torch.nn.utils.spectral_norm``'s hook.
+    """Whether a module of ``module``'s tree has ``torch.nn.utils.spectral_norm``'s own hook.
 
-    Those stay eager: the hook updates its power-iteration vector ``u`` in place at every
+    Those stay eager: torch's hook updates its power-iteration vector ``u`` in place at every
     forward, and a compiled graph that saved ``u`` for its backward then fails autograd's
-    version check when the network runs twice before one backward (U-GAT-IT's and DRIT's
-    discriminators see real and fake images in one update).
+    version check when the network runs twice before one backward (a discriminator that sees
+    real and fake images in one update). imtrans's networks use
+    :func:`imtrans.nets.spectral.spectral_norm` (same state, power iteration as one opaque
+    operator), which compiles; this guard is for networks built with torch's.
     """
-    return any(isinstance(h, SpectralNorm) for m in module.modules() for h in m._forward_pre_hooks.values())
+    return any(
+        isinstance(h, SpectralNorm) and not isinstance(h, CompilableSpectralNorm)
+        for m in module.modules()
+        for h in m._forward_pre_hooks.values()
+    )
 
 
 def always_eager_ids(module: nn.Module) -> set[int]:

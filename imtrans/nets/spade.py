@@ -1,7 +1,7 @@
 """SPADE / GauGAN networks (Park et al., CVPR 2019) with NVlabs/SPADE's topology, parameter
 counts and state-dict keys: an official ``latest_net_{G,D,E}.pth`` loads into these modules
-unchanged (identical keys, spectral norm included: ``torch.nn.utils.spectral_norm`` keeps
-``<conv>.weight_orig`` and the power-iteration vectors ``weight_u`` / ``weight_v`` as the
+unchanged (identical keys, spectral norm included: :func:`imtrans.nets.spectral.spectral_norm`,
+torch's with a forward that compiles, keeps ``<conv>.weight_orig`` and the power-iteration vectors ``weight_u`` / ``weight_v`` as the
 official code does, and in eval mode uses the stored vectors without iterating).
 
 - :class:`SPADE`: spatially-adaptive normalisation, ``norm(x) * (1 + gamma(m)) + beta(m)`` with
@@ -36,6 +36,7 @@ from torch import nn
 
 from imtrans.errors import ConfigError
 from imtrans.nets.pix2pixhd import instance_edges
+from imtrans.nets.spectral import spectral_norm
 
 #: the official ``--num_upsampling_layers`` choices: number of x2 upsamplings from the latent map
 UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
@@ -160,7 +161,7 @@ class SPADEResnetBlock(nn.Module):
         super().__init__()
         self.learned_shortcut = fin != fout
         fmiddle = min(fin, fout)
-        sn = nn.utils.spectral_norm if spectral else (lambda m: m)
+        sn = spectral_norm if spectral else (lambda m: m)
         self.conv_0 = sn(nn.Conv2d(fin, fmiddle, 3, padding=1))
         self.conv_1 = sn(nn.Conv2d(fmiddle, fout, 3, padding=1))
         if self.learned_shortcut:
@@ -276,7 +277,7 @@ def norm_conv(conv: nn.Conv2d, norm: str = "instance", spectral: bool = True) ->
     ``Sequential(conv, InstanceNorm2d(affine=False) | BatchNorm2d(affine=True))``: the official
     keys ``<name>.0.weight_orig`` and, for BatchNorm, ``<name>.1.weight``."""
     if spectral:
-        conv = nn.utils.spectral_norm(conv)
+        conv = spectral_norm(conv)
     if norm == "none":
         return conv
     if conv.bias is not None:

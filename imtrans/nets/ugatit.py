@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imtrans.nets.blocks import ConvBlock
+from imtrans.nets.spectral import spectral_norm
 
 
 def _mix_in_ln(x: torch.Tensor, rho: torch.Tensor, eps: float) -> torch.Tensor:
@@ -120,7 +121,7 @@ class CAM(nn.Module):
     def __init__(self, channels: int, *, act: str = "relu", spectral: bool = False):
         super().__init__()
         self.spectral = spectral
-        wrap = nn.utils.spectral_norm if spectral else (lambda m: m)
+        wrap = spectral_norm if spectral else (lambda m: m)
         self.gap_fc = wrap(nn.Linear(channels, 1, bias=False))
         self.gmp_fc = wrap(nn.Linear(channels, 1, bias=False))
         self.conv1x1 = nn.Conv2d(2 * channels, channels, 1, 1, bias=True)
@@ -222,7 +223,7 @@ class UgatitDiscriminator(nn.Module):
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 5):
         super().__init__()
-        sn = nn.utils.spectral_norm
+        sn = spectral_norm
         layers: list[nn.Module] = []
         c_in, c_out = input_nc, ndf
         for i in range(n_layers - 1):

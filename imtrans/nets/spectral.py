@@ -1,0 +1,122 @@
+"""Spectral normalisation that ``torch.compile`` can trace: :func:`spectral_norm`.
+
+It is ``torch.nn.utils.spectral_norm`` (Miyato et al. 2018) with the same state: the module's
+``weight`` parameter becomes ``weight_orig``, with the buffers ``weight_u`` (height) and
+``weight_v`` (width) of the weight reshaped to a matrix (dim 0 first), the same state-dict
+keys and version metadata, torch's own state-dict hooks (old-format files load as with torch),
+the same random draws at construction, and ``torch.nn.utils.remove_spectral_norm`` removes it.
+Every official U-GAT-IT and SPADE checkpoint loads into it as into torch's.
+
+What differs is how the forward runs the power iteration. torch updates ``u`` and ``v`` in
+place inside the forward, which a compiled graph cannot hold: a graph that saved ``u`` for its
+backward fails autograd's version check when the network runs twice before one backward (a
+discriminator sees real and fake images in one update), so networks with torch's hook stay
+eager under ``trainer.compile`` (``imtrans.callbacks.speed``). Here the power iteration is one
+opaque operator, ``imtrans::spectral_power_iteration``: it updates the buffers in place, under
+no gradient, exactly as torch does (``mv``, ``normalize``, same order: same values bit for
+bit), and returns copies of the new ``u`` and ``v`` for the differentiable part. Compile
+treats it as a call it does not look into, and traces the rest (sigma = u . (W v), W / sigma
+and the convolution) into the network's graph, where the division and the low-precision cast
+of a large weight become one pass instead of several. Eager, the values are torch's; compiled,
+only the float order of sigma and the division's backward changes.
+
+Both the power iteration and sigma run in the buffers' precision (autocast off): on the CPU
+torch's autocast leaves ``mv``/``dot`` in fp32 anyway, so nothing changes there; on CUDA it
+keeps sigma of a half-precision run in fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm as _TorchSpectralNorm
+from torch.nn.utils.spectral_norm import SpectralNormLoadStateDictPreHook, SpectralNormStateDictHook
+
+
+@torch.library.custom_op("imtrans::spectral_power_iteration", mutates_args=("u", "v"))
+def spectral_power_iteration(
+    weight_mat: torch.Tensor, u: torch.Tensor, v: torch.Tensor, n_iterations: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_iterations`` power-iteration steps on ``weight_mat`` (h x w, not differentiated):
+    ``v = normalize(W^T u)``, ``u = normalize(W v)``, written into ``u`` (h) and ``v`` (w) in
+    place as torch's spectral norm does; returns copies of the new ``u`` and ``v``."""
+    with torch.no_grad(), torch.autocast(u.device.type, enabled=False):
+        for _ in range(n_iterations):
+            F.normalize(torch.mv(weight_mat.t(), u), dim=0, eps=eps, out=v)
+            F.normalize(torch.mv(weight_mat, v), dim=0, eps=eps, out=u)
+    return u.clone(memory_format=torch.contiguous_format), v.clone(memory_format=torch.contiguous_format)
+
+
+@spectral_power_iteration.register_fake
+def _(weight_mat, u, v, n_iterations, eps):
+    return torch.empty_like(u, memory_format=torch.contiguous_format), torch.empty_like(
+        v, memory_format=torch.contiguous_format
+    )
+
+
+class SpectralNorm(_TorchSpectralNorm):
+    """torch's ``SpectralNorm`` hook with the power iteration as one opaque operator (module
+    docstring); ``isinstance`` of torch's class, so torch's helpers treat it as theirs."""
+
+    def compute_weight(self, module: nn.Module, do_power_iteration: bool) -> torch.Tensor:
+        weight = getattr(module, self.name + "_orig")
+        u = getattr(module, self.name + "_u")
+        v = getattr(module, self.name + "_v")
+        weight_mat = self.reshape_weight_to_matrix(weight)
+        if do_power_iteration and self.n_power_iterations > 0:
+            # copies: the backward of this call must not see the next call's in-place update
+            u, v = spectral_power_iteration(weight_mat.detach(), u, v, self.n_power_iterations, self.eps)
+        with torch.autocast(weight.device.type, enabled=False):
+            if torch.compiler.is_compiling():
+                # a matrix product: inductor calls the BLAS kernel for it, where it would
+                # generate a slower reduction loop for mv
+                sigma = torch.dot(u, (weight_mat @ v.unsqueeze(1)).squeeze(1))
+            else:
+                sigma = torch.dot(u, torch.mv(weight_mat, v))
+            return weight / sigma
+
+    def release(self, module: nn.Module, _args, _output) -> None:
+        """After a compiled forward, point ``module.<name>`` at the raw weight (detached)
+        instead of keeping the normalised one: kept, it would be one more full-precision copy
+        of the weight that the graph must write out at every call (the largest U-GAT-IT
+        discriminator conv has 33.5M elements) only to be overwritten by the next call. Eager,
+        it stays as torch keeps it."""
+        if torch.compiler.is_compiling():
+            setattr(module, self.name, getattr(module, self.name + "_orig").detach())
+
+
+def spectral_norm(
+    module: nn.Module,
+    name: str = "weight",
+    n_power_iterations: int = 1,
+    eps: float = 1e-12,
+    dim: int | None = None,
+) -> nn.Module:
+    """``torch.nn.utils.spectral_norm(module, ...)``, same arguments, state and values, with a
+    forward that compiles (module docstring). Returns ``module``."""
+    if dim is None:  # torch's rule: dim 1 for transposed convolutions
+        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+        dim = 1 if isinstance(module, transposed) else 0
+    for hook in module._forward_pre_hooks.values():
+        if isinstance(hook, _TorchSpectralNorm) and hook.name == name:
+            raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
+    fn = SpectralNorm(name, n_power_iterations, dim, eps)
+    weight = module._parameters[name]
+    if weight is None:
+        raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
+    with torch.no_grad():  # the same draws as torch's, in the same order
+        h, w = fn.reshape_weight_to_matrix(weight).size()
+        u = F.normalize(weight.new_empty(h).normal_(0, 1), dim=0, eps=fn.eps)
+        v = F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=fn.eps)
+    delattr(module, fn.name)
+    module.register_parameter(fn.name + "_orig", weight)
+    # a plain attribute, as torch keeps it (init code may read module.weight)
+    setattr(module, fn.name, weight.data)
+    module.register_buffer(fn.name + "_u", u)
+    module.register_buffer(fn.name + "_v", v)
+    module.register_forward_pre_hook(fn)
+    module.register_forward_hook(fn.release)
+    module._register_state_dict_hook(SpectralNormStateDictHook(fn))
+    module._register_load_state_dict_pre_hook(SpectralNormLoadStateDictPreHook(fn))
+    return module
