@@ -14,7 +14,9 @@ One iteration (``cut_model.py``):
 2. D step on real B vs fake B (detached), LSGAN, loss halved; no image pool;
 3. G and F step together (D frozen): GAN(D(fake B)) + PatchNCE(A, fake B) (+ PatchNCE(B, G(B))
    for CUT). FastCUT flips the query features of the flipped output back before matching them
-   with the keys of the unflipped A.
+   with the keys of the unflipped A. The keys (G's features of the real images) are read from
+   step 1's pass where it saw the images unflipped; the official code encodes them again
+   (``translations``).
 
 Modes (``model.mode``, the official ``--CUT_mode``): cut: lambda_NCE 1 with the identity NCE, each
 half-weighted (weights nce = nce_Y = 0.5), 200 + 200 epochs; fastcut: lambda_NCE 10, no identity
@@ -128,16 +130,26 @@ class CUT(TranslationModule):
         return self.loss_weights.get("nce_Y", 0) > 0
 
     # ------------------------------------------------------------------ losses
-    def nce(self, source: torch.Tensor, output: torch.Tensor, flipped: bool = False) -> torch.Tensor:
+    def nce(
+        self,
+        source: torch.Tensor,
+        output: torch.Tensor,
+        flipped: bool = False,
+        source_features: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """PatchNCE between ``source`` (the keys: G's encoder features of the input, no
         gradient) and ``output`` (the queries: the same features of G's output), averaged over
         the NCE layers. ``flipped``: ``output`` came from the flipped input; its features are
-        flipped back so that each query patch meets the key of its own place."""
+        flipped back so that each query patch meets the key of its own place.
+        ``source_features``: the keys' features already computed (by the iteration's generator
+        pass on ``source``, ``translations``); None: ``source`` is encoded here."""
         queries = self.G.encode(output, self.nce_layers)
         if flipped:
             queries = [q.flip(3) for q in queries]
         with torch.no_grad():  # the keys are detached in the loss: no graph needed
-            keys, ids = self.F(self.G.encode(source, self.nce_layers), self.num_patches)
+            if source_features is None:
+                source_features = self.G.encode(source, self.nce_layers)
+            keys, ids = self.F([f.detach() for f in source_features], self.num_patches)
         queries, _ = self.F(queries, self.num_patches, ids)
         n = source.shape[0]
         losses = [patch_nce_loss(q, k, n, self.nce_temperature).mean() for q, k in zip(queries, keys)]
@@ -145,22 +157,36 @@ class CUT(TranslationModule):
 
     def translations(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict:
         """The iteration's one generator pass: ``fake_B`` (and ``idt_B`` = G(B) with the identity
-        NCE), from the input flipped or not (``flipped``)."""
+        NCE), from the input flipped or not (``flipped``).
+
+        ``keys_A`` / ``keys_B``: G's features of the NCE layers for real A / real B, read on
+        the way through this pass. The official code encodes the inputs again for PatchNCE's
+        keys; these are the same layers on the same images (the same values up to float
+        order: CUT's pass runs A and B as one batch), so that second pass is saved. Not when
+        the input was flipped (FastCUT): the keys are those of the unflipped A, encoded in
+        ``nce``."""
         real = torch.cat([real_A, real_B]) if self.nce_idt else real_A
         flipped = self.flip_equivariance and bool(torch.rand(()) < 0.5)
         if flipped:
             real = real.flip(3)
-        fake = self.G(real)
+        fake, feats = self.G(real, feature_layers=self.nce_layers)
         n = real_A.shape[0]
-        return {"fake_B": fake[:n], "idt_B": fake[n:] if self.nce_idt else None, "flipped": flipped}
+        keys = None if flipped else [f.detach() for f in feats]
+        return {
+            "fake_B": fake[:n],
+            "idt_B": fake[n:] if self.nce_idt else None,
+            "flipped": flipped,
+            "keys_A": None if keys is None else [f[:n] for f in keys],
+            "keys_B": None if keys is None or not self.nce_idt else [f[n:] for f in keys],
+        }
 
     def generator_terms(self, real_A, real_B, made) -> dict[str, torch.Tensor]:
         terms = {
             "gan": self.gan(self.discriminate(self.D, made["fake_B"]), True),
-            "nce": self.nce(real_A, made["fake_B"], made["flipped"]),
+            "nce": self.nce(real_A, made["fake_B"], made["flipped"], made.get("keys_A")),
         }
         if self.nce_idt:
-            terms["nce_Y"] = self.nce(real_B, made["idt_B"], made["flipped"])
+            terms["nce_Y"] = self.nce(real_B, made["idt_B"], made["flipped"], made.get("keys_B"))
         return terms
 
     def discriminator_terms(self, real_B, fake_B) -> dict[str, torch.Tensor]:

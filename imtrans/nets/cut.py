@@ -127,9 +127,22 @@ class CutResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         self.input_nc = input_nc
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """N x input_nc x H x W in [-1, 1] -> N x output_nc x H x W in [-1, 1]."""
-        return self.model(x)
+    def forward(
+        self, x: torch.Tensor, feature_layers: Sequence[int] | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """N x input_nc x H x W in [-1, 1] -> N x output_nc x H x W in [-1, 1].
+
+        With ``feature_layers`` (increasing indices into ``model``): ``(output, features)``, the
+        features being the outputs of those layers on the way, what ``encode(x, layers)``
+        computes again (training reads PatchNCE's keys from here instead of a second pass)."""
+        if feature_layers is None:
+            return self.model(x)
+        feats, wanted = [], set(feature_layers)
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in wanted:
+                feats.append(x)
+        return x, feats
 
     def encode(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
         """The outputs of the layers ``layers`` (indices into ``model``, increasing) for input

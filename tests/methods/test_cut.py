@@ -158,6 +158,40 @@ def test_terms_on_a_fixed_batch():
     torch.testing.assert_close(emb_f, unit)
 
 
+@pytest.mark.parametrize("mode", ["cut", "fastcut"])
+def test_keys_come_from_the_generator_pass_not_a_second_encode(mode, monkeypatch):
+    """PatchNCE's keys are G's features of the inputs: read on the way through the iteration's
+    generator pass, they equal a separate encode of each input (the official code's second
+    pass); only FastCUT's flipped iterations encode the unflipped input again."""
+    torch.manual_seed(0)
+    model = _model([f"model.mode={mode}"])
+    b = random_batch(3, n=2, size=32)
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.ones(()))  # the coin: no flip
+    made = model.translations(b["A"], b["B"])
+    monkeypatch.undo()
+    with torch.no_grad():
+        for name in ("A", "B") if mode == "cut" else ("A",):
+            expected = model.G.encode(b[name], model.nce_layers)
+            for got, want in zip(made[f"keys_{name}"], expected, strict=True):
+                assert got.grad_fn is None
+                if mode == "fastcut":  # the same batch through the same layers: bit for bit
+                    assert torch.equal(got, want)
+                else:  # CUT's pass runs A and B as one batch: float order only
+                    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    encoded = []
+    encode = model.G.encode
+    monkeypatch.setattr(model.G, "encode", lambda x, layers: encoded.append(x) or encode(x, layers))
+    model.generator_terms(b["A"], b["B"], made)
+    # the queries only: fake_B (and idt_B for CUT), never the real images
+    assert [x is made["fake_B"] or x is made["idt_B"] for x in encoded] == [True] * (
+        2 if mode == "cut" else 1
+    )
+    if mode == "fastcut":  # a flipped iteration: no keys from the pass, A encoded for them
+        monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.zeros(()))
+        flipped = model.translations(b["A"], b["B"])
+        assert flipped["flipped"] and flipped["keys_A"] is None
+
+
 def test_update_order_and_F_steps_from_the_first_iteration():
     torch.manual_seed(0)
     model = _model()
