@@ -25,6 +25,10 @@ def test_backward_is_charged_to_the_network_that_made_it():
     torch.manual_seed(0)
     pair, x = _Pair(), torch.randn(1, 3, 48, 48)
     opt = torch.optim.Adam(pair.G.parameters())
+    # a warm-up pass outside the profile: the first call of each convolution builds its oneDNN
+    # kernels, which would otherwise be charged to whichever network ran first
+    pair.D(pair.G(x)).square().mean().backward()
+    pair.zero_grad(set_to_none=True)
     profiled = Profiled(at=1)
     profiled.on_train_batch_start(SimpleNamespace(callbacks=[]), pair, None, 0)
     pair.D.requires_grad_(False)  # G's update: D frozen, its input gradients still computed
@@ -77,3 +81,21 @@ def test_best_here_does_not_pick_a_slower_compiled_variant():
     for r in alone.values():
         r["official"] = []
     assert best_cell(alone, "cut") == "0.80 s `bf16`"
+
+
+def test_every_best_candidate_is_a_variant_and_composes_into_the_switches():
+    """The variants are Hydra overrides of the trainer: each candidate of `best here` composes,
+    and `bf16_compile_nchw` hands inductor its layout option through trainer.compile_options."""
+    from experiments.bench_speed import BEST_CANDIDATES, VARIANTS
+    from imtrans.callbacks.speed import split_trainer_config
+    from tests.helpers import compose_config
+
+    assert set(BEST_CANDIDATES) <= set(VARIANTS)
+    for name in BEST_CANDIDATES:
+        cfg = compose_config(["trainer=cpu", *VARIANTS[name]])
+        assert cfg.trainer.precision == "bf16-mixed", name
+    _, switches = split_trainer_config(
+        dict(compose_config(["trainer=cpu", *VARIANTS["bf16_compile_nchw"]]).trainer)
+    )
+    assert switches.compile and not switches.channels_last
+    assert switches.compile_kwargs["options"] == {"layout_optimization": False}
