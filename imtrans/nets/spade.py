@@ -1,8 +1,9 @@
 """SPADE / GauGAN networks (Park et al., CVPR 2019) with NVlabs/SPADE's topology, parameter
 counts and state-dict keys: an official ``latest_net_{G,D,E}.pth`` loads into these modules
 unchanged (identical keys, spectral norm included: :func:`imtrans.nets.spectral.spectral_norm`,
-torch's with a forward that compiles, keeps ``<conv>.weight_orig`` and the power-iteration vectors ``weight_u`` / ``weight_v`` as the
-official code does, and in eval mode uses the stored vectors without iterating).
+torch's with a forward that compiles, keeps ``<conv>.weight_orig`` and the power-iteration
+vectors ``weight_u`` / ``weight_v`` as the official code does, and in eval mode uses the stored
+vectors without iterating).
 
 - :class:`SPADE`: spatially-adaptive normalisation, ``norm(x) * (1 + gamma(m)) + beta(m)`` with
   a parameter-free norm (BatchNorm2d or InstanceNorm2d, ``affine=False``) and gamma, beta

@@ -85,6 +85,13 @@ class SpectralNorm(_TorchSpectralNorm):
         if torch.compiler.is_compiling():
             setattr(module, self.name, getattr(module, self.name + "_orig").detach())
 
+    def remove(self, module: nn.Module) -> None:
+        """torch's removal (``torch.nn.utils.remove_spectral_norm`` calls it), and this class's
+        forward hook with it."""
+        super().remove(module)
+        for key in [k for k, hook in module._forward_hooks.items() if hook == self.release]:
+            del module._forward_hooks[key]
+
 
 def spectral_norm(
     module: nn.Module,

@@ -66,6 +66,7 @@ def test_checkpoints_cross_load_and_torch_helpers_apply():
     fresh.load_state_dict(plain, strict=True)
     nn.utils.remove_spectral_norm(fresh)
     assert sorted(fresh.state_dict()) == ["bias", "weight"]
+    assert not fresh._forward_pre_hooks and not fresh._forward_hooks  # ours went with torch's
     with pytest.raises(RuntimeError, match="two spectral_norm hooks"):
         spectral_norm(theirs)
 
