@@ -141,15 +141,15 @@ class CUT(TranslationModule):
         gradient) and ``output`` (the queries: the same features of G's output), averaged over
         the NCE layers. ``flipped``: ``output`` came from the flipped input; its features are
         flipped back so that each query patch meets the key of its own place.
-        ``source_features``: the keys' features already computed (by the iteration's generator
-        pass on ``source``, ``translations``); None: ``source`` is encoded here."""
+        ``source_features``: the keys' features already computed, detached (by the iteration's
+        generator pass on ``source``, ``translations``); None: ``source`` is encoded here."""
         queries = self.G.encode(output, self.nce_layers)
         if flipped:
             queries = [q.flip(3) for q in queries]
         with torch.no_grad():  # the keys are detached in the loss: no graph needed
             if source_features is None:
                 source_features = self.G.encode(source, self.nce_layers)
-            keys, ids = self.F([f.detach() for f in source_features], self.num_patches)
+            keys, ids = self.F(source_features, self.num_patches)
         queries, _ = self.F(queries, self.num_patches, ids)
         n = source.shape[0]
         losses = [patch_nce_loss(q, k, n, self.nce_temperature).mean() for q, k in zip(queries, keys)]

@@ -137,24 +137,26 @@ class CutResnetGenerator(nn.Module):
         computes again (training reads PatchNCE's keys from here instead of a second pass)."""
         if feature_layers is None:
             return self.model(x)
-        feats, wanted = [], set(feature_layers)
-        for index, layer in enumerate(self.model):
-            x = layer(x)
-            if index in wanted:
-                feats.append(x)
-        return x, feats
+        return self._through(x, feature_layers, stop_after_last=False)
 
     def encode(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
         """The outputs of the layers ``layers`` (indices into ``model``, increasing) for input
         ``x``; the pass stops after the last of them (the official ``encode_only``)."""
+        return self._through(x, layers, stop_after_last=True)[1]
+
+    def _through(
+        self, x: torch.Tensor, layers: Sequence[int], stop_after_last: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run ``model`` layer by layer, collecting the outputs of ``layers``; returns the last
+        output computed and those features."""
         feats, wanted, last = [], set(layers), max(layers)
         for index, layer in enumerate(self.model):
             x = layer(x)
             if index in wanted:
                 feats.append(x)
-            if index == last:
+            if stop_after_last and index == last:
                 break
-        return feats
+        return x, feats
 
     def feature_channels(self, layers: Sequence[int]) -> list[int]:
         """Channels of the ``encode`` features of ``layers``, read from the layer sequence (what

@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.spectral_norm import SpectralNorm as _TorchSpectralNorm
-from torch.nn.utils.spectral_norm import SpectralNormLoadStateDictPreHook, SpectralNormStateDictHook
 
 
 @torch.library.custom_op("imtrans::spectral_power_iteration", mutates_args=("u", "v"))
@@ -101,29 +100,15 @@ def spectral_norm(
     dim: int | None = None,
 ) -> nn.Module:
     """``torch.nn.utils.spectral_norm(module, ...)``, same arguments, state and values, with a
-    forward that compiles (module docstring). Returns ``module``."""
-    if dim is None:  # torch's rule: dim 1 for transposed convolutions
-        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-        dim = 1 if isinstance(module, transposed) else 0
-    for hook in module._forward_pre_hooks.values():
-        if isinstance(hook, _TorchSpectralNorm) and hook.name == name:
-            raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
-    fn = SpectralNorm(name, n_power_iterations, dim, eps)
-    weight = module._parameters[name]
-    if weight is None:
-        raise ValueError(f"spectral_norm: {type(module).__name__} has no parameter {name!r}")
-    with torch.no_grad():  # the same draws as torch's, in the same order
-        h, w = fn.reshape_weight_to_matrix(weight).size()
-        u = F.normalize(weight.new_empty(h).normal_(0, 1), dim=0, eps=fn.eps)
-        v = F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=fn.eps)
-    delattr(module, fn.name)
-    module.register_parameter(fn.name + "_orig", weight)
-    # a plain attribute, as torch keeps it (init code may read module.weight)
-    setattr(module, fn.name, weight.data)
-    module.register_buffer(fn.name + "_u", u)
-    module.register_buffer(fn.name + "_v", v)
-    module.register_forward_pre_hook(fn)
+    forward that compiles (module docstring). Returns ``module``.
+
+    torch's own function sets everything up (its checks, its random draws of ``u`` and ``v``,
+    its state-dict hooks); its hook then becomes this module's :class:`SpectralNorm`, a
+    subclass without state of its own, so that every hook torch registered refers to it."""
+    nn.utils.spectral_norm(module, name, n_power_iterations, eps, dim)
+    fn = next(
+        h for h in module._forward_pre_hooks.values() if isinstance(h, _TorchSpectralNorm) and h.name == name
+    )
+    fn.__class__ = SpectralNorm
     module.register_forward_hook(fn.release)
-    module._register_state_dict_hook(SpectralNormStateDictHook(fn))
-    module._register_load_state_dict_pre_hook(SpectralNormLoadStateDictPreHook(fn))
     return module
